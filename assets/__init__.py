@@ -1,0 +1,1 @@
+"""The Dagster code location for arxiv-forge (see assets/definitions.py)."""

@@ -1,0 +1,1 @@
+"""Parquet schemas, atomic writers/readers, training shards."""

@@ -1,0 +1,1 @@
+"""LaTeX bundle -> figures, captions and text; rasterising; safety limits. No LaTeX compiler."""

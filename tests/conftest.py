@@ -1,0 +1,17 @@
+"""Shared pytest fixtures."""
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# CI clones the repo with ../shared beside it; real arXiv fixtures live there, never in the repo.
+REAL_FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
+
+
+@pytest.fixture
+def real_fixtures() -> Path:
+    """Directory of real arXiv submissions and OAI-PMH responses; skips when ../shared is absent."""
+    if not REAL_FIXTURES.is_dir():
+        pytest.skip(f"real fixtures not found at {REAL_FIXTURES} (clone with ../shared beside the repo)")
+    return REAL_FIXTURES
