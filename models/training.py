@@ -1,0 +1,399 @@
+"""Trainer utilities shared by every model: device, autocast, seeding, checkpoints, budgets, progress, metrics.
+
+Nothing here knows about a particular model. A trainer typically does::
+
+    device = pick_device(config.device)
+    seed_everything(config.seed)
+    ckpt = CheckpointManager(out_dir, every=500)
+    state = ckpt.load_latest()            # None on a fresh run
+    budget = Budget(steps=config.steps, minutes=config.minutes)
+    progress = Progress(total_steps=config.steps, budget=budget)
+    while not budget.done(step):
+        with autocast(device):
+            ...
+        progress.update(step)
+        ckpt.maybe_save(step, lambda: {...})
+    ckpt.save(step, {...})                # always at the end
+    write_metrics(out_dir, metrics)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+METRICS_NAME = "metrics.json"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Device, precision, seeding
+# ---------------------------------------------------------------------------------------------------------
+
+def pick_device(pref: str = "auto") -> torch.device:
+    """`auto` -> CUDA when available, else CPU; `cpu`, `cuda`, `cuda:1` are taken as given.
+
+    Asking for CUDA on a machine without it is a configuration mistake, so it raises ValueError
+    (callers that face users turn it into a UserError).
+    """
+    pref = (pref or "auto").strip().lower()
+    if pref == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(pref)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {pref!r} requested but CUDA is not available; use --device cpu or auto")
+    return device
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (no loss scaling needed, unlike fp16); a no-op on CPU.
+
+    CPU bf16 autocast exists but is slower than fp32 on CPUs without AMX, so it is deliberately off.
+    """
+    if enabled and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices) so a run is reproducible on the same hardware."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """All RNG states a training loop consumes, so a resumed run continues exactly like an unbroken one."""
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def count_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Atomic files
+# ---------------------------------------------------------------------------------------------------------
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write to a temp file in the same directory, fsync, then os.replace: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    _atomic_write(Path(path), lambda tmp: torch.save(obj, tmp))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _clean_floats(value: Any) -> Any:
+    """JSON has no NaN/Infinity; write them as null so every JSON reader accepts the file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_floats(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    text = json.dumps(_clean_floats(json.loads(json.dumps(data, default=_json_default))), indent=2, sort_keys=True)
+    _atomic_write(Path(path), lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+    return Path(path)
+
+
+def write_metrics(out_dir: Path, metrics: dict[str, Any], name: str = METRICS_NAME) -> Path:
+    """Write (replace) out_dir/metrics.json atomically; numpy/torch scalars are converted, NaN -> null."""
+    return write_json(Path(out_dir) / name, metrics)
+
+
+def read_metrics(out_dir: Path, name: str = METRICS_NAME) -> dict[str, Any]:
+    path = Path(out_dir) / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checkpoints
+# ---------------------------------------------------------------------------------------------------------
+
+def load_latest(out_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
+    """The last checkpoint written to out_dir (a dict with at least `step`), or None if there is none."""
+    path = Path(out_dir) / CHECKPOINT_NAME
+    if not path.exists():
+        return None
+    # weights_only=False: the checkpoint holds RNG states (tuples, numpy arrays) and config dicts we wrote.
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+class CheckpointManager:
+    """Saves out_dir/checkpoint.pt atomically every `every` steps and on demand.
+
+    The state is built lazily by a callable so the cost (state_dict copies) is paid only when saving.
+    RNG states are added automatically; `restore_rng(state)` puts them back on resume.
+    """
+
+    def __init__(self, out_dir: Path, every: int = 500):
+        self.out_dir = Path(out_dir)
+        self.every = max(int(every), 0)
+        self.path = self.out_dir / CHECKPOINT_NAME
+        self.last_saved_step: int | None = None
+
+    def load_latest(self, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
+        return load_latest(self.out_dir, map_location)
+
+    def save(self, step: int, state: dict[str, Any]) -> Path:
+        payload = dict(state)
+        payload["step"] = int(step)
+        payload["rng"] = rng_state()
+        payload["saved_at"] = time.time()
+        atomic_torch_save(payload, self.path)
+        self.last_saved_step = int(step)
+        log.debug("checkpoint saved at step %d -> %s", step, self.path)
+        return self.path
+
+    def maybe_save(self, step: int, make_state: Callable[[], dict[str, Any]]) -> bool:
+        """Save when `step` is a positive multiple of `every`; returns whether it saved."""
+        if self.every and step > 0 and step % self.every == 0 and step != self.last_saved_step:
+            self.save(step, make_state())
+            return True
+        return False
+
+    @staticmethod
+    def restore_rng(state: dict[str, Any]) -> None:
+        if "rng" in state:
+            set_rng_state(state["rng"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Budget and progress
+# ---------------------------------------------------------------------------------------------------------
+
+class Budget:
+    """A step budget, a wall-clock budget, or both; `done(step)` says when to stop cleanly.
+
+    The clock starts at construction (or `start()`); a resumed run gets a fresh wall-clock budget,
+    while the step budget counts total steps including those done before the crash.
+    """
+
+    def __init__(self, steps: int | None = None, minutes: float | None = None):
+        if steps is None and minutes is None:
+            raise ValueError("give a step budget, a time budget in minutes, or both")
+        if steps is not None and steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
+        if minutes is not None and minutes <= 0:
+            raise ValueError(f"minutes must be > 0, got {minutes}")
+        self.steps = steps
+        self.minutes = minutes
+        self.started = time.monotonic()
+
+    def start(self) -> Budget:
+        self.started = time.monotonic()
+        return self
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.minutes is None else self.minutes * 60.0
+
+    def time_up(self) -> bool:
+        return self.seconds is not None and self.elapsed >= self.seconds
+
+    def done(self, step: int) -> bool:
+        return (self.steps is not None and step >= self.steps) or self.time_up()
+
+    def reason(self, step: int) -> str:
+        if self.steps is not None and step >= self.steps:
+            return f"step budget reached ({self.steps})"
+        if self.time_up():
+            return f"time budget reached ({self.minutes:g} min)"
+        return "not done"
+
+
+class Progress:
+    """Logs steps/s, items/s and ETA every `interval` seconds (INFO), quiet otherwise.
+
+    ETA uses the step budget when there is one, else the wall-clock budget.
+    """
+
+    def __init__(self, total_steps: int | None = None, budget: Budget | None = None, interval: float = 10.0,
+                 items_per_step: int = 0, name: str = "train", logger: logging.Logger | None = None):
+        self.total_steps = total_steps
+        self.budget = budget
+        self.interval = interval
+        self.items_per_step = items_per_step
+        self.name = name
+        self.log = logger or log
+        self._t0 = time.monotonic()
+        self._last_t = self._t0
+        self._last_step: int | None = None
+        self._first_step: int | None = None
+        self.steps_per_s = 0.0
+
+    def update(self, step: int, **values: float) -> bool:
+        """Call after each step; returns True when it logged a line."""
+        now = time.monotonic()
+        if self._first_step is None:
+            self._first_step = step
+            self._last_step = step
+            self._last_t = now
+            return False
+        if now - self._last_t < self.interval:
+            return False
+        done_steps = step - (self._last_step or 0)
+        self.steps_per_s = done_steps / max(now - self._last_t, 1e-9)
+        self._last_t, self._last_step = now, step
+        parts = [f"{self.name} step {step}" + (f"/{self.total_steps}" if self.total_steps else "")]
+        parts.append(f"{self.steps_per_s:.2f} steps/s")
+        if self.items_per_step:
+            parts.append(f"{self.steps_per_s * self.items_per_step:.0f} items/s")
+        eta = self.eta(step)
+        if eta is not None:
+            parts.append(f"ETA {format_seconds(eta)}")
+        parts += [f"{k} {v:.4g}" for k, v in values.items()]
+        self.log.info(", ".join(parts))
+        return True
+
+    def eta(self, step: int) -> float | None:
+        candidates = []
+        if self.total_steps and self.steps_per_s > 0:
+            candidates.append(max(self.total_steps - step, 0) / self.steps_per_s)
+        if self.budget is not None and self.budget.seconds is not None:
+            candidates.append(max(self.budget.seconds - self.budget.elapsed, 0.0))
+        return min(candidates) if candidates else None
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# EMA and plots
+# ---------------------------------------------------------------------------------------------------------
+
+class EMA:
+    """Exponential moving average of a module's parameters (buffers are copied), as used for GAN generators."""
+
+    def __init__(self, module: torch.nn.Module, decay: float = 0.999):
+        import copy
+
+        self.decay = decay
+        self.shadow = copy.deepcopy(module).eval()
+        for p in self.shadow.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module: torch.nn.Module, decay: float | None = None) -> None:
+        d = self.decay if decay is None else decay
+        for s, p in zip(self.shadow.parameters(), module.parameters(), strict=True):
+            s.lerp_(p.detach(), 1.0 - d)
+        for s, b in zip(self.shadow.buffers(), module.buffers(), strict=True):
+            s.copy_(b)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.shadow.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.shadow.load_state_dict(state)
+
+
+def save_loss_curve(history: dict[str, list[float]], path: Path, title: str = "training loss",
+                    smooth: int = 0) -> Path:
+    """One line per series (x = index in the list); optional moving-average smoothing. Uses the Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure  # the OO API needs no pyplot global state (thread-safe)
+
+    fig = Figure(figsize=(7, 4), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    for name, values in history.items():
+        y = np.asarray([v for v in values], dtype=np.float64)
+        if y.size == 0:
+            continue
+        if smooth and y.size > smooth:
+            y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
+        ax.plot(np.arange(y.size), y, label=name, linewidth=1)
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    if history:
+        ax.legend(loc="best")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    return path
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: torch.nn.Module) -> Iterator[None]:
+    """Temporarily switch modules to eval mode and restore their previous mode afterwards."""
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, modes, strict=True):
+            m.train(mode)
