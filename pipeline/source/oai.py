@@ -468,3 +468,35 @@ def render_error(code: str, message: str = "", *, response_date: str = "2025-01-
     body = f"<error code={quoteattr(code)}>{escape(message)}</error>\n"
     return _envelope(body, response_date=response_date, request_url=request_url,
                      request_params=request_params or {})
+
+
+# ---------------------------------------------------------------- files and directories
+
+
+def xml_files(paths: "list[str | Path]") -> list[Path]:
+    """The record files named: files as given, directories searched recursively for *.xml / *.xml.gz
+    (sorted, so later pages come later). A missing path raises UserError."""
+    from pipeline.errors import UserError
+
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith((".xml", ".xml.gz"))))
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise UserError(f"metadata file or directory not found: {p}")
+    return out
+
+
+def read_records(paths: "list[str | Path]") -> tuple[list[MetadataRecord], list[tuple[str, str]]]:
+    """All records in these files/directories, in file order, and (file, reason) for files that could not
+    be read; a bad file never stops the others."""
+    records: list[MetadataRecord] = []
+    problems: list[tuple[str, str]] = []
+    for path in xml_files(paths):
+        try:
+            records.extend(parse_page(path.read_bytes()).records)
+        except (OAIParseError, OAIError, OSError, EOFError, gzip.BadGzipFile) as exc:
+            problems.append((str(path), str(exc)))
+    return records, problems
