@@ -144,3 +144,30 @@ class OAIServer:
                 pass
 
         return Handler
+
+
+def make_records(n: int = 40, *, deleted_every: int = 9) -> list[MetadataRecord]:
+    """Deterministic records across groups, with new and old-style ids, some updated, some deleted."""
+    from pipeline.source.oai import default_sets
+
+    cats = [["cs.LG", "stat.ML"], ["math.AG"], ["hep-th", "gr-qc"], ["astro-ph.GA"], ["cond-mat.str-el"],
+            ["q-bio.NC", "cs.NE"], ["math.IT", "cs.IT"], ["quant-ph"]]
+    out = []
+    for i in range(n):
+        rid = f"math/06{i:05d}" if i % 7 == 3 else f"2301.{i * 10:05d}"  # 2301.00010 must not become 2301.0001
+        day = 1 + i % 28
+        if i % deleted_every == deleted_every - 1:
+            out.append(MetadataRecord.deleted_record(rid, f"2023-02-{day:02d}", ["cs"]))
+            continue
+        c = cats[i % len(cats)]
+        out.append(MetadataRecord(
+            id=rid, created=f"2023-01-{day:02d}", updated=f"2023-02-{day:02d}" if i % 4 == 0 else None,
+            title=f"Paper {i}: <b>bold</b> & \"quoted\" — ünïcode",
+            authors=[f"Author{i} A. Keyname", "Jan van der Berg", "William R. Smith Jr."][: 1 + i % 3],
+            categories=c, primary_category=c[0], abstract=" ".join([f"We study $x_{i}^2 < y$ & more."] * 3),
+            comments=f"{i} pages" if i % 2 else None, journal_ref="Phys. Rev. D 1 (2023)" if i % 5 == 0 else None,
+            doi=f"10.1000/{i}" if i % 3 == 0 else None, license="http://creativecommons.org/licenses/by/4.0/",
+            msc_class="14J60" if c[0].startswith("math") else None, acm_class="I.2.6" if c[0] == "cs.LG" else None,
+            datestamp=f"2023-02-{day:02d}", sets=default_sets(c),
+        ))
+    return out
