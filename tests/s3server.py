@@ -7,11 +7,15 @@ is a real HTTP server that forwards every request to moto and can:
     (what s3://arxiv does), `require_payer=True`;
   * record what reached it (method, path, headers, Range, bytes sent back), for asserting headers and
     resumed ranges;
-  * inject faults: a 503 SlowDown (or any status/code), or a response cut off after N body bytes.
+  * refuse everything with 403 (`deny_all=True`: credentials without access);
+  * inject faults: a 503 SlowDown (or any status/code), a response cut off after N body bytes, or a
+    body with one byte flipped (a corrupt transfer).
 
 Use from a test module (conftest.py is not ours):
 
-    from s3server import aws_env, moto_server, s3_bucket, s3_proxy  # noqa: F401  (fixtures)
+    pytest_plugins = ["s3server"]   # fixtures: moto_server, aws_env, s3_bucket, s3_proxy, bucket_dir, make_bucket_dir
+
+(Importing names from it as well makes pytest warn that it cannot rewrite its asserts; use the fixtures.)
 """
 
 import collections
@@ -70,9 +74,10 @@ class Recorded:
 class S3Proxy:
     """Forwarding proxy with S3 behaviours moto lacks (see module doc)."""
 
-    def __init__(self, upstream: str, *, require_payer: bool = False) -> None:
+    def __init__(self, upstream: str, *, require_payer: bool = False, deny_all: bool = False) -> None:
         self.upstream = upstream.removeprefix("http://")
         self.require_payer = require_payer
+        self.deny_all = deny_all
         self.requests: list[Recorded] = []
         self._faults: collections.deque = collections.deque()
         self._lock = threading.Lock()
@@ -91,7 +96,7 @@ class S3Proxy:
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         self.endpoint_url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
@@ -107,6 +112,12 @@ class S3Proxy:
         with self._lock:
             for _ in range(times):
                 self._faults.append(("drop", method, after_bytes, None))
+
+    def corrupt_next(self, times: int = 1, method: str = "GET") -> None:
+        """The next `times` responses with `method` have their middle body byte flipped."""
+        with self._lock:
+            for _ in range(times):
+                self._faults.append(("corrupt", method, None, None))
 
     def _take_fault(self, method: str):
         with self._lock:
@@ -126,7 +137,7 @@ class S3Proxy:
         length = int(headers.get("content-length", 0) or 0)
         body = h.rfile.read(length) if length else b""
 
-        if self.require_payer and headers.get("x-amz-request-payer", "").lower() != "requester":
+        if self.deny_all or (self.require_payer and headers.get("x-amz-request-payer", "").lower() != "requester"):
             self._reply(h, rec, 403, {"Content-Type": "application/xml"}, _ACCESS_DENIED)
             return
         fault = self._take_fault(h.command)
@@ -142,9 +153,13 @@ class S3Proxy:
             conn.request(h.command, h.path, body=body, headers=fwd)
             resp = conn.getresponse()
             data = resp.read()
-            out = {k: v for k, v in resp.getheaders() if k.lower() not in ("connection", "transfer-encoding", "content-length")}
+            drop = ("connection", "transfer-encoding") if h.command == "HEAD" else ("connection", "transfer-encoding", "content-length")
+            out = {k: v for k, v in resp.getheaders() if k.lower() not in drop}
         finally:
             conn.close()
+        if fault and fault[0] == "corrupt" and data:
+            mid = len(data) // 2
+            data = data[:mid] + bytes([data[mid] ^ 0xFF]) + data[mid + 1:]
         if fault and fault[0] == "drop":
             self._reply(h, rec, resp.status, out, data, cut=fault[2])
         else:
@@ -155,7 +170,8 @@ class S3Proxy:
         h.send_response(status)
         for k, v in headers.items():
             h.send_header(k, v)
-        h.send_header("Content-Length", str(len(data)))
+        if h.command != "HEAD" or "content-length" not in {k.lower() for k in headers}:
+            h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         if h.command == "HEAD":
             return
@@ -173,6 +189,55 @@ class S3Proxy:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+# --- building buckets ---------------------------------------------------------------------------
+
+
+def build_bucket_dir(root, chunks: dict[str, list[tuple[str, bytes]]], timestamp: str = "Thu Nov  7 07:23:49 2024"):
+    """Write a local bucket: `src/<chunk>.tar` per chunk (members in order) and a manifest with real md5s.
+    `chunks` maps `arXiv_src_YYMM_NNN` to its (member name, bytes). Returns the parsed Manifest."""
+    import hashlib
+    import io
+    import tarfile
+    from pathlib import Path
+
+    from pipeline.source.manifest import MANIFEST_KEY, ManifestEntry, parse_manifest, render_manifest
+
+    root = Path(root)
+    (root / "src").mkdir(parents=True, exist_ok=True)
+    entries = []
+    for chunk, members in chunks.items():
+        yymm, seq = chunk.split("_")[2:4]
+        path = root / "src" / f"{chunk}.tar"
+        content = hashlib.md5()
+        with tarfile.open(path, "w") as t:
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                info.mtime = 1_700_000_000
+                t.addfile(info, io.BytesIO(data))
+                content.update(data)
+        data = path.read_bytes()
+        ids = [m.rsplit("/", 1)[-1].split(".gz")[0].removesuffix(".pdf") for m, _ in members]
+        entries.append(ManifestEntry(
+            content_md5sum=content.hexdigest(), filename=f"src/{chunk}.tar", first_item=ids[0], last_item=ids[-1],
+            md5sum=hashlib.md5(data).hexdigest(), num_items=len(members), seq_num=int(seq), size=len(data),
+            timestamp="2024-11-01 00:00:00", yymm=yymm,
+        ))
+    (root / MANIFEST_KEY).write_bytes(render_manifest(entries, timestamp))
+    return parse_manifest(root / MANIFEST_KEY)
+
+
+def upload_dir(client, bucket: str, root, prefix: str = "") -> None:
+    """Put every file under `root` into `bucket` (under `prefix/`), keys = relative paths."""
+    from pathlib import Path
+
+    root = Path(root)
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            key = path.relative_to(root).as_posix()
+            client.put_object(Bucket=bucket, Key=f"{prefix}/{key}" if prefix else key, Body=path.read_bytes())
 
 
 # --- pytest fixtures --------------------------------------------------------------------------------
@@ -201,11 +266,21 @@ def aws_env(monkeypatch, tmp_path):
 
 @pytest.fixture
 def s3_bucket(moto_server, aws_env):
-    """A fresh, empty bucket on the moto server: .name, .endpoint_url, .client (boto3, direct to moto)."""
+    """A fresh, empty bucket on the moto server: .name, .endpoint_url, .client (boto3, direct to moto),
+    .upload(root, prefix="") to copy a local bucket directory into it."""
+    import functools
+
     client = moto_server.client()
     name = f"test-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=name)
-    return SimpleNamespace(name=name, endpoint_url=moto_server.endpoint_url, client=client)
+    return SimpleNamespace(name=name, endpoint_url=moto_server.endpoint_url, client=client,
+                           upload=functools.partial(upload_dir, client, name))
+
+
+@pytest.fixture
+def make_bucket_dir():
+    """`build_bucket_dir` as a fixture, for modules that load this one via pytest_plugins."""
+    return build_bucket_dir
 
 
 @pytest.fixture
@@ -213,3 +288,23 @@ def s3_proxy(moto_server):
     proxy = S3Proxy(moto_server.endpoint_url)
     yield proxy
     proxy.stop()
+
+
+@pytest.fixture
+def bucket_dir(tmp_path):
+    """A small local bucket: two chunks over two months (one 19xx), ~3 MB in the first. Returns (root, manifest)."""
+    import gzip
+    import random
+
+    rng = random.Random(0)
+    tex = gzip.compress(b"\\documentclass{article}\\begin{document}x\\end{document}\n", mtime=0)
+    root = tmp_path / "bucket"
+    manifest = build_bucket_dir(root, {
+        "arXiv_src_2301_001": [
+            ("2301/2301.00001.gz", tex),
+            ("2301/2301.00002.pdf", b"%PDF-1.4\n" + rng.randbytes(3 << 20)),
+            ("2301/2301.00003.gz", tex),
+        ],
+        "arXiv_src_9912_001": [("9912/hep-th9912001.gz", tex)],
+    })
+    return root, manifest

@@ -98,7 +98,7 @@ def open_bucket(
     requester_pays: None = on for the `arxiv` bucket, off elsewhere; True/False forces it.
     endpoint_url: an S3-compatible endpoint (MinIO, moto); also read from AWS_ENDPOINT_URL_S3 /
     AWS_ENDPOINT_URL by boto3 itself when not given.
-    max_attempts: botocore's own retries for each call (throttling, 5xx).
+    max_attempts: attempts per call including botocore's own retries (throttling, 5xx); 1 = no retry.
     """
     text = str(url)
     parsed = urlparse(text)
@@ -202,7 +202,7 @@ class S3Bucket(Bucket):
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
         config = Config(
             region_name=region,
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            retries={"mode": "standard", "total_max_attempts": max(1, max_attempts)},
             connect_timeout=10,
             read_timeout=60,
             # Path-style works for every S3-compatible server; AWS accepts it for `arxiv` too.
@@ -272,7 +272,8 @@ class S3Bucket(Bucket):
         except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ProxyConnectionError) as exc:
             endpoint = self.endpoint_url or "the S3 endpoint"
             raise UserError(f"cannot reach {endpoint} for {where} ({exc}); check --endpoint-url and the network") from None
-        except (bx.ReadTimeoutError, bx.ConnectionClosedError, bx.ResponseStreamingError, bx.IncompleteReadError) as exc:
+        except (bx.ReadTimeoutError, bx.ConnectionClosedError, bx.ResponseStreamingError, bx.IncompleteReadError,
+                bx.FlexibleChecksumError) as exc:  # a checksum mismatch is a corrupt transfer: fetch again
             raise TransientBucketError(f"{where}: {exc}") from exc
         except bx.ClientError as exc:
             raise self._client_error(exc, where) from None

@@ -21,6 +21,7 @@ FIELDS = (
     "num_items", "seq_num", "size", "timestamp", "yymm",
 )
 INT_FIELDS = ("num_items", "seq_num", "size")
+_YYMM_RE = re.compile(r"^\d{4}$")
 _CHUNK_RE = re.compile(r"^(?:.*/)?(arXiv_src_(\d{4})_(\d{3}))\.tar$")
 
 
@@ -94,7 +95,13 @@ def chunk_name(filename: str) -> str:
 
 def parse_manifest(source: bytes | str | Path) -> Manifest:
     """Parse manifest XML from bytes or a file path. Raises UserError on malformed XML."""
-    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
+    if isinstance(source, (str, Path)):
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise UserError(f"cannot read manifest {source}: {exc.strerror or exc}") from None
+    else:
+        data = source
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
@@ -107,8 +114,13 @@ def parse_manifest(source: bytes | str | Path) -> Manifest:
         missing = [k for k in FIELDS if k not in values]
         if missing:
             raise UserError(f"manifest <file> {values.get('filename', '?')} lacks {', '.join(missing)}")
-        for k in INT_FIELDS:
-            values[k] = int(values[k])
+        try:
+            for k in INT_FIELDS:
+                values[k] = int(values[k])
+        except ValueError:
+            raise UserError(f"manifest <file> {values['filename']}: {k} is {values[k]!r}, not an integer") from None
+        if not _YYMM_RE.match(values["yymm"]):
+            raise UserError(f"manifest <file> {values['filename']}: yymm is {values['yymm']!r}, expected 4 digits")
         entries.append(ManifestEntry(**{k: values[k] for k in FIELDS}))
     ts = root.find("timestamp")
     return Manifest(entries=entries, timestamp=ts.text.strip() if ts is not None and ts.text else None)
