@@ -17,7 +17,12 @@ from oai_server import OAIServer, make_records
 
 from pipeline.dataset.metadata import METADATA_SCHEMA, read_metadata, records_to_table, upsert_metadata
 from pipeline.errors import UserError
-from pipeline.source.harvest import build_metadata_table, harvest, retry_after_seconds
+from pipeline.source.harvest import (
+    build_metadata_table,
+    harvest,
+    retry_after_seconds,
+    upsert_metadata_from_xml,
+)
 from pipeline.source.oai import MetadataRecord, render_list_records
 
 REPO = Path(__file__).resolve().parents[1]
@@ -230,6 +235,15 @@ def test_build_table_from_saved_pages_matches_harvest(tmp_path):
     assert rows == 25 and deleted == sum(r.deleted for r in records)
     assert [p for p, _ in problems] == [str(pages / "broken.xml")]
     assert read_metadata(table_file, include_deleted=True).equals(_expected(records))
+    # The nightly step: a new day's page merged into the existing table.
+    newer = [_rec(records[0].id, "2024-01-01", "revised title"), _rec("2401.00001", "2024-01-01", "brand new")]
+    day = tmp_path / "day"
+    day.mkdir()
+    (day / "00001.xml").write_bytes(render_list_records(newer, resumption_token=None))
+    _, rows, problems = upsert_metadata_from_xml(day, tmp_path / "data")
+    assert rows == 26 and not problems
+    titles = dict(zip(*read_metadata(table_file).select(["id", "title"]).to_pydict().values(), strict=True))
+    assert titles[records[0].id] == "revised title" and titles["2401.00001"] == "brand new"
 
 
 def _rec(rid: str, datestamp: str, title: str, updated: str | None = None, deleted: bool = False) -> MetadataRecord:

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.errors import UserError
-from pipeline.source.oai import DEFAULT_ENDPOINT, OAIError, OAIPage, OAIParseError, parse_page, read_records
+from pipeline.source.oai import DEFAULT_ENDPOINT, OAIError, OAIPage, OAIParseError, iter_files, parse_page
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,19 @@ class _Fetcher:
             self.throttle.pause(wait)
 
 
+def _progress(page: OAIPage, records_this_run: int, elapsed: float, complete: bool) -> str:
+    """', 120 records/s, 3,400 of 10,000, ETA 55 s' (ETA only when the server says the list size)."""
+    rate = records_this_run / elapsed if elapsed > 0 else 0.0
+    text = f", {records_this_run} this run, {rate:.0f} records/s"
+    if page.complete_list_size and page.cursor is not None and not complete:
+        done = page.cursor + len(page.records)
+        remaining = max(0, page.complete_list_size - done)
+        text += f", {done} of {page.complete_list_size}"
+        if rate > 0:
+            text += f", ETA {remaining / rate:.0f} s"
+    return text + ("" if complete else ", more to come")
+
+
 def _check_date(name: str, value: str | None) -> None:
     if value is not None and not _DATE_RE.match(value):
         raise UserError(f"{name} must be a date YYYY-MM-DD (arXiv's granularity is days), got {value!r}")
@@ -274,11 +287,8 @@ def harvest(
         pages_this_run += 1
         records_this_run += len(page.records)
         restarts = 0
-        elapsed = time.monotonic() - started
-        total = f" of {page.complete_list_size}" if page.complete_list_size else ""
-        log.info("page %d: %d records (%d this run%s), %.2f pages/s%s", number, len(page.records),
-                 records_this_run, total, pages_this_run / elapsed if elapsed > 0 else 0.0,
-                 "" if state["complete"] else ", more to come")
+        log.info("page %d: %d records%s", number, len(page.records),
+                 _progress(page, records_this_run, time.monotonic() - started, state["complete"]))
         if on_page is not None:
             on_page(number, page)
 
@@ -293,22 +303,54 @@ def harvest(
     )
 
 
-def build_metadata_table(xml: str | Path | list[str | Path], dest: str | Path
-                         ) -> tuple[Path, int, int, list[tuple[str, str]]]:
-    """Build the metadata table at dest (a .parquet path or a directory) from saved XML files or
-    directories of them. Returns (table file, rows, deleted rows, [(file, reason)] for unreadable files)."""
-    from pipeline.dataset.metadata import write_metadata  # pyarrow only when a table is built
+def _tables_from_xml(xml: str | Path | list[str | Path], problems: list[tuple[str, str]]):
+    """One Arrow table per readable file, so only one page's Python objects are alive at a time."""
+    from pipeline.dataset.metadata import records_to_table
 
     paths = xml if isinstance(xml, list) else [xml]
-    records, problems = read_records(paths)
-    for path, reason in problems:
-        log.warning("skipped unreadable metadata file %s: %s", path, reason)
-    written = write_metadata(dest, records)
+    for path, records, problem in iter_files(paths):
+        if problem:
+            log.warning("skipped unreadable metadata file %s: %s", path, problem)
+            problems.append((str(path), problem))
+        elif records:
+            yield records_to_table(records)
+
+
+def build_metadata_table(xml: str | Path | list[str | Path], dest: str | Path
+                         ) -> tuple[Path, int, int, list[tuple[str, str]]]:
+    """Build (replace) the metadata table at dest (a .parquet path or a directory) from saved XML files or
+    directories of them: one row per id, latest wins. Returns (table file, rows, deleted rows,
+    [(file, reason)] for unreadable files)."""
+    import pyarrow as pa
+
+    from pipeline.dataset.metadata import METADATA_SCHEMA, write_metadata
+
+    problems: list[tuple[str, str]] = []
+    tables = list(_tables_from_xml(xml, problems))
+    merged = pa.concat_tables(tables) if tables else METADATA_SCHEMA.empty_table()
+    written = write_metadata(dest, merged)
+    final = _read_deleted_column(written)
+    return written, len(final), sum(1 for d in final if d), problems
+
+
+def upsert_metadata_from_xml(xml: str | Path | list[str | Path], dest: str | Path
+                             ) -> tuple[Path, int, list[tuple[str, str]]]:
+    """Merge the records in saved XML into the table at dest (the nightly incremental step).
+    Returns (table file, rows now in the table, unreadable files)."""
+    import pyarrow as pa
+
+    from pipeline.dataset.metadata import METADATA_SCHEMA, upsert_metadata
+
+    problems: list[tuple[str, str]] = []
+    tables = list(_tables_from_xml(xml, problems))
+    written = upsert_metadata(dest, pa.concat_tables(tables) if tables else METADATA_SCHEMA.empty_table())
+    return written, len(_read_deleted_column(written)), problems
+
+
+def _read_deleted_column(path: Path) -> list[bool]:
     import pyarrow.parquet as pq
 
-    table = pq.read_table(written, columns=["deleted"])
-    deleted = sum(1 for d in table["deleted"].to_pylist() if d)
-    return written, table.num_rows, deleted, problems
+    return pq.read_table(path, columns=["deleted"])["deleted"].to_pylist()
 
 
 def summary_json(summary: HarvestSummary) -> dict:

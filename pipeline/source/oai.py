@@ -489,14 +489,22 @@ def xml_files(paths: "list[str | Path]") -> list[Path]:
     return out
 
 
+def iter_files(paths: "list[str | Path]"):
+    """Yield (file, records, None) per readable file and (file, [], reason) per unreadable one."""
+    for path in xml_files(paths):
+        try:
+            yield path, parse_page(path.read_bytes()).records, None
+        except (OAIParseError, OAIError, OSError, EOFError, gzip.BadGzipFile) as exc:
+            yield path, [], str(exc)
+
+
 def read_records(paths: "list[str | Path]") -> tuple[list[MetadataRecord], list[tuple[str, str]]]:
     """All records in these files/directories, in file order, and (file, reason) for files that could not
     be read; a bad file never stops the others."""
     records: list[MetadataRecord] = []
     problems: list[tuple[str, str]] = []
-    for path in xml_files(paths):
-        try:
-            records.extend(parse_page(path.read_bytes()).records)
-        except (OAIParseError, OAIError, OSError, EOFError, gzip.BadGzipFile) as exc:
-            problems.append((str(path), str(exc)))
+    for path, recs, problem in iter_files(paths):
+        records.extend(recs)
+        if problem:
+            problems.append((str(path), problem))
     return records, problems
