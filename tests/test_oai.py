@@ -237,3 +237,15 @@ def test_cli_metadata_json_fields(tmp_path, capsys):
     table = capsys.readouterr().out.splitlines()
     assert len(table) == 9 and table[0].startswith("2301.00000") and "cs.LG" in table[0]
     assert main(["metadata", str(tmp_path / "missing.xml")]) == 2
+
+
+def test_gzipped_page_and_gzip_bomb_cap(monkeypatch):
+    import pipeline.source.oai as oai
+
+    page = render_list_records(make_records(5), resumption_token=None)
+    assert parse_page(gzip.compress(page)).records == make_records(5)
+    monkeypatch.setattr(oai, "MAX_XML_BYTES", 1000)
+    with pytest.raises(OAIParseError, match="expands beyond"):
+        parse_page(gzip.compress(page))
+    with pytest.raises(OAIParseError):
+        parse_page(gzip.compress(page)[:200])  # truncated gzip: cut XML

@@ -16,9 +16,9 @@ sample bucket and by the test OAI-PMH server.
 
 import dataclasses
 import email.utils
-import gzip
 import re
 import xml.etree.ElementTree as ET
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
@@ -141,9 +141,20 @@ def _check_safe(xml: bytes) -> None:
         raise OAIParseError("XML with a DTD or entity declarations refused (arXiv responses have none)")
 
 
+MAX_XML_BYTES = 1 << 30  # a 2,500-record page is ~10 MB; anything near 1 GB is not a response
+
+
+def _gunzip_capped(data: bytes) -> bytes:
+    d = zlib.decompressobj(wbits=31)
+    out = d.decompress(data, MAX_XML_BYTES)
+    if d.unconsumed_tail:
+        raise OAIParseError(f"gzipped XML expands beyond {MAX_XML_BYTES} bytes (refused)")
+    return out
+
+
 def _parse_xml(xml: bytes) -> ET.Element:
     if xml[:2] == b"\x1f\x8b":  # saved pages may be gzipped
-        xml = gzip.decompress(xml)
+        xml = _gunzip_capped(xml)
     _check_safe(xml)
     try:
         return ET.fromstring(xml)
@@ -494,7 +505,7 @@ def iter_files(paths: "list[str | Path]"):
     for path in xml_files(paths):
         try:
             yield path, parse_page(path.read_bytes()).records, None
-        except (OAIParseError, OAIError, OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OAIParseError, OAIError, OSError, EOFError, zlib.error) as exc:
             yield path, [], str(exc)
 
 
