@@ -1,0 +1,570 @@
+"""LSTM language model: tied embeddings, dropout, truncated BPTT, SGD-with-annealing or AdamW.
+
+Generic API (knows nothing of arXiv):
+
+    metrics = train(texts_or_paths, LSTMConfig(...), out_dir, valid=...)
+    evaluate(out_dir, held_out) -> {"bpc", "perplexity", "tokens", "chars", ...}
+    generate(out_dir, "We propose", max_tokens=200, temperature=0.8, top_p=0.95, seed=0) -> str
+
+`out_dir` holds everything a later call needs: `tokenizer.json`, `model.pt` (the weights with the best
+validation loss, plus the config), `checkpoint.pt` (full training state for resuming after a crash:
+model, optimizer, learning rate, data position, carried hidden state, RNG states), `metrics.json`
+and `loss_curve.png`. Calling `train` again on the same `out_dir` resumes from `checkpoint.pt` and
+continues exactly as an unbroken run would (same batches, same dropout masks).
+
+Bits per character are tokenizer-independent: total negative log-likelihood of the held-out text in
+bits divided by its number of characters (`models.text_data.count_chars`). Perplexity is per token of
+the model's own tokenizer, so it only compares models with the same tokenizer.
+
+The training step is the pytorch/examples `word_language_model` step (batchified contiguous streams,
+hidden state carried and detached between BPTT windows, gradient-norm clipping), so the `ptb-small`
+preset reproduces that example's published Penn Treebank figure (see PRESETS).
+"""
+
+import copy
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.text_data import (
+    EncodedText,
+    Source,
+    batchify,
+    encode_documents,
+    eval_streams,
+    get_batch,
+    load_documents,
+)
+from models.tokenizer import TOKENIZER_FILE, Tokenizer, load_tokenizer, train_tokenizer
+from models.training import (
+    Budget,
+    CheckpointManager,
+    Progress,
+    atomic_torch_save,
+    autocast,
+    count_parameters,
+    eval_mode,
+    format_seconds,
+    pick_device,
+    read_metrics,
+    save_loss_curve,
+    seed_everything,
+    write_metrics,
+)
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.pt"
+LOSS_CURVE_FILE = "loss_curve.png"
+LN2 = math.log(2.0)
+# Fields that a resumed run takes from the new call rather than from the checkpoint.
+_BUDGET_FIELDS = ("steps", "epochs", "minutes", "checkpoint_every", "log_every_s", "device")
+
+
+@dataclass
+class LSTMConfig:
+    """Everything that defines a run. Budgets: `steps`, `epochs` and `minutes` (whichever ends first)."""
+
+    tokenizer: str = "bpe"  # bpe | char | word
+    vocab_size: int | None = 4096  # BPE target size; cap for char/word (None = every type seen)
+    emsize: int = 256
+    nhid: int = 256
+    nlayers: int = 2
+    dropout: float = 0.2
+    tied: bool = True  # decoder weight = embedding weight (needs emsize == nhid)
+    bptt: int = 64
+    batch_size: int = 32
+    optimizer: str = "adamw"  # sgd | adamw
+    lr: float = 2e-3
+    anneal: float = 4.0  # lr /= anneal when validation loss does not improve (1 = never)
+    weight_decay: float = 0.01  # AdamW only
+    clip: float = 0.25  # max gradient norm (0 = no clipping)
+    steps: int | None = None
+    epochs: float | None = None
+    minutes: float | None = 5.0
+    eval_every: int | None = 200  # steps between validations; None = once per epoch
+    eval_batch_size: int = 10
+    max_valid_tokens: int | None = 50_000  # periodic validations use at most this many (final uses all)
+    valid_fraction: float = 0.05  # held out from the training text when no validation text is given
+    checkpoint_every: int = 200
+    seed: int = 1111
+    device: str = "auto"
+    log_every_s: float = 10.0
+    preset: str | None = None
+
+    def check(self) -> "LSTMConfig":
+        if self.tokenizer not in ("bpe", "char", "word"):
+            raise ValueError(f"tokenizer must be bpe, char or word, not {self.tokenizer!r}")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"optimizer must be sgd or adamw, not {self.optimizer!r}")
+        if self.tied and self.emsize != self.nhid:
+            raise ValueError(f"tied embeddings need emsize == nhid (got {self.emsize} and {self.nhid})")
+        for name in ("emsize", "nhid", "nlayers", "bptt", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+        if self.steps is None and self.epochs is None and self.minutes is None:
+            raise ValueError("give a budget: steps, epochs or minutes")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LSTMConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+PRESETS: dict[str, LSTMConfig] = {
+    # pytorch/examples word_language_model defaults with --tied --epochs 6, as in its README at commit
+    # bcea1f5 (Mar 2017): "python main.py --epochs 6 --tied  # Test perplexity of 110.44" on PTB.
+    # 2 x 200 LSTM, dropout 0.2, bptt 35, batch 20, SGD lr 20 / 4 on no improvement, clip 0.25, seed 1111.
+    "ptb-small": LSTMConfig(
+        tokenizer="word", vocab_size=None, emsize=200, nhid=200, nlayers=2, dropout=0.2, tied=True,
+        bptt=35, batch_size=20, optimizer="sgd", lr=20.0, anneal=4.0, clip=0.25,
+        steps=None, epochs=6, minutes=None, eval_every=None, eval_batch_size=10, max_valid_tokens=None,
+        checkpoint_every=500, seed=1111, preset="ptb-small",
+    ),
+    # The same README: "python main.py --cuda --emsize 1500 --nhid 1500 --dropout 0.65 --epochs 40 --tied
+    # # Test perplexity of 72.30" (untied: 77.42). A GPU configuration (~66 M parameters with the 10k PTB
+    # vocabulary); on this 2-core CPU one epoch would take hours.
+    "ptb-large": LSTMConfig(
+        tokenizer="word", vocab_size=None, emsize=1500, nhid=1500, nlayers=2, dropout=0.65, tied=True,
+        bptt=35, batch_size=20, optimizer="sgd", lr=20.0, anneal=4.0, clip=0.25,
+        steps=None, epochs=40, minutes=None, eval_every=None, eval_batch_size=10, max_valid_tokens=None,
+        checkpoint_every=1000, seed=1111, preset="ptb-large",
+    ),
+    # Default: byte-level BPE and a 2 x 256 tied LSTM (~2.1 M parameters at 4096 tokens) with AdamW,
+    # five minutes of wall clock on a 2-core CPU.
+    "arxiv-cpu": LSTMConfig(preset="arxiv-cpu"),
+}
+
+
+def preset_config(name: str = "arxiv-cpu", **overrides: Any) -> LSTMConfig:
+    """A copy of preset `name` with `overrides` applied (unknown preset or field -> ValueError)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    names = {f.name for f in fields(LSTMConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"unknown LSTM config field(s): {', '.join(unknown)}")
+    return replace(copy.deepcopy(PRESETS[name]), **overrides)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------------------
+
+Hidden = tuple[torch.Tensor, torch.Tensor]
+
+
+class LSTMLanguageModel(nn.Module):
+    """Embedding -> dropout -> multi-layer LSTM -> dropout -> linear decoder (optionally tied)."""
+
+    def __init__(self, vocab_size: int, emsize: int, nhid: int, nlayers: int, dropout: float, tied: bool):
+        super().__init__()
+        self.vocab_size, self.nhid, self.nlayers = vocab_size, nhid, nlayers
+        self.drop = nn.Dropout(dropout)
+        self.encoder = nn.Embedding(vocab_size, emsize)
+        self.rnn = nn.LSTM(emsize, nhid, nlayers, dropout=dropout if nlayers > 1 else 0.0)
+        self.decoder = nn.Linear(nhid, vocab_size)
+        if tied:
+            if nhid != emsize:
+                raise ValueError("tied embeddings need emsize == nhid")
+            self.decoder.weight = self.encoder.weight
+        # Same initialisation as pytorch/examples (uniform +-0.1 embeddings/decoder, zero decoder bias).
+        nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+        nn.init.zeros_(self.decoder.bias)
+        if not tied:
+            nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+
+    @classmethod
+    def from_config(cls, config: LSTMConfig, vocab_size: int) -> "LSTMLanguageModel":
+        return cls(vocab_size, config.emsize, config.nhid, config.nlayers, config.dropout, config.tied)
+
+    def forward(self, tokens: torch.Tensor, hidden: Hidden | None = None) -> tuple[torch.Tensor, Hidden]:
+        """tokens [T, B] -> logits [T, B, V] and the new hidden state."""
+        emb = self.drop(self.encoder(tokens))
+        output, hidden = self.rnn(emb, hidden)
+        return self.decoder(self.drop(output)), hidden
+
+
+def detach_hidden(hidden: Hidden | None) -> Hidden | None:
+    """Cut the graph between BPTT windows while keeping the state's values (truncated BPTT)."""
+    return None if hidden is None else (hidden[0].detach(), hidden[1].detach())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Evaluation helpers
+# ---------------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def sum_nll(model: LSTMLanguageModel, ids: np.ndarray, eos_id: int, device: torch.device,
+            batch_size: int = 10, window: int = 256) -> tuple[float, int]:
+    """Total NLL in nats of every token of `ids` (each predicted once) and the number of tokens."""
+    inputs, targets = eval_streams(ids, eos_id, batch_size)
+    inputs, targets = inputs.to(device), targets.to(device)
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    hidden = None
+    with eval_mode(model):
+        for i in range(0, inputs.size(0), window):
+            x, y = inputs[i:i + window], targets[i:i + window]
+            with autocast(device):
+                logits, hidden = model(x, hidden)
+            total += F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
+                                     ignore_index=-100, reduction="sum").double()
+    return float(total), int((targets != -100).sum())
+
+
+def text_metrics(nll_nats: float, tokens: int, chars: int) -> dict[str, float]:
+    loss = nll_nats / max(tokens, 1)
+    return {
+        "loss": loss,
+        "perplexity": math.exp(min(loss, 700.0)),
+        "bpc": nll_nats / LN2 / max(chars, 1),
+        "bits_per_token": loss / LN2,
+        "tokens": tokens,
+        "chars": chars,
+    }
+
+
+def _truncate(enc: EncodedText, max_tokens: int | None) -> EncodedText:
+    """First `max_tokens` tokens, with the character count scaled to match (for periodic validation only)."""
+    if max_tokens is None or enc.tokens <= max_tokens:
+        return enc
+    chars = round(enc.chars * max_tokens / enc.tokens)
+    return EncodedText(ids=enc.ids[:max_tokens], chars=chars, documents=enc.documents)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Saving and loading a trained model
+# ---------------------------------------------------------------------------------------------------------
+
+def save_model(out_dir: Path, model: LSTMLanguageModel, config: LSTMConfig, **extra: Any) -> Path:
+    path = Path(out_dir) / MODEL_FILE
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    atomic_torch_save({"config": asdict(config), "vocab_size": model.vocab_size, "state_dict": state, **extra}, path)
+    return path
+
+
+def load_model(checkpoint_dir: str | Path, device: str | torch.device = "auto"
+               ) -> tuple[LSTMLanguageModel, Tokenizer, LSTMConfig, torch.device]:
+    """Model (eval mode, on the device), tokenizer and config from a directory written by `train`."""
+    directory = Path(checkpoint_dir)
+    path = directory / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no {MODEL_FILE} in {directory}: train an LSTM into that directory first")
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    data = torch.load(path, map_location="cpu", weights_only=False)
+    config = LSTMConfig.from_dict(data["config"])
+    model = LSTMLanguageModel.from_config(config, int(data["vocab_size"]))
+    model.load_state_dict(data["state_dict"])
+    tokenizer = load_tokenizer(directory)
+    if tokenizer.vocab_size != model.vocab_size:
+        raise ValueError(f"{directory}: tokenizer has {tokenizer.vocab_size} tokens but the model {model.vocab_size}")
+    return model.to(dev).eval(), tokenizer, config, dev
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------------------
+
+@dataclass
+class _RunState:
+    step: int = 0
+    epoch: int = 0
+    pos: int = 0  # row of the batchified training data where the next BPTT window starts
+    lr: float = 0.0
+    best_val: float | None = None
+    tokens_seen: int = 0
+    train_seconds: float = 0.0  # wall time spent in training steps, summed over resumed runs
+    losses: list[float] = field(default_factory=list)  # one per step
+    validations: list[dict[str, float]] = field(default_factory=list)
+
+
+def holdout(documents: list[str], fraction: float) -> tuple[list[str], list[str]]:
+    """Split off the last `fraction` of the text for validation (whole documents when there are many)."""
+    fraction = min(max(fraction, 0.001), 0.5)
+    if len(documents) >= 20:
+        k = max(1, round(len(documents) * fraction))
+        return documents[:-k], documents[-k:]
+    last = documents[-1]
+    cut = int(len(last) * (1 - fraction))
+    newline = last.rfind("\n", 0, cut)
+    cut = newline + 1 if newline > len(last) // 2 else cut
+    return documents[:-1] + [last[:cut]], [last[cut:]]
+
+
+def train(texts_or_paths: Source, config: LSTMConfig | None = None, out_dir: str | Path = "lstm-out",
+          valid: Source | None = None, resume: bool = True) -> dict[str, Any]:
+    """Train (or resume) a language model into `out_dir` and return the metrics written to metrics.json."""
+    config = (config or preset_config()).check()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = CheckpointManager(out, every=config.checkpoint_every)
+    saved = ckpt.load_latest() if resume else None
+    if saved is not None:
+        # The model's shape and data layout come from the checkpoint; only budgets may change.
+        old = LSTMConfig.from_dict(saved["config"])
+        config = replace(old, **{k: getattr(config, k) for k in _BUDGET_FIELDS}).check()
+        log.info("resuming from %s at step %d", ckpt.path, saved["step"])
+    device = pick_device(config.device)
+
+    documents = load_documents(texts_or_paths)
+    if valid is not None:
+        valid_docs = load_documents(valid)
+    else:
+        documents, valid_docs = holdout(documents, config.valid_fraction)
+        log.info("no validation text given: holding out the last %.0f%% of the training text", 100 * config.valid_fraction)
+
+    if saved is not None and (out / TOKENIZER_FILE).is_file():
+        tokenizer = load_tokenizer(out)
+    else:
+        t0 = time.monotonic()
+        tokenizer = train_tokenizer(config.tokenizer, documents, config.vocab_size)
+        tokenizer.save(out)
+        log.info("%s tokenizer: %d tokens (%.1fs)", config.tokenizer, tokenizer.vocab_size, time.monotonic() - t0)
+
+    train_enc = encode_documents(tokenizer, documents)
+    valid_enc = encode_documents(tokenizer, valid_docs)
+    train_data = batchify(train_enc.ids, config.batch_size).to(device)
+    batches_per_epoch = len(range(0, train_data.size(0) - 1, config.bptt))
+    log.info("train %d tokens (%d chars), valid %d tokens; %d BPTT windows per epoch",
+             train_enc.tokens, train_enc.chars, valid_enc.tokens, batches_per_epoch)
+
+    seed_everything(config.seed)
+    model = LSTMLanguageModel.from_config(config, tokenizer.vocab_size).to(device)
+    optimizer = _make_optimizer(model, config)
+    run = _RunState(lr=config.lr)
+    hidden: Hidden | None = None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        run = _RunState(**saved["run"])
+        hidden = None if saved["hidden"] is None else tuple(h.to(device) for h in saved["hidden"])
+        ckpt.restore_rng(saved)  # last, after everything that consumes random numbers on construction
+    _set_lr(optimizer, run.lr)
+
+    total_steps = _step_budget(config, batches_per_epoch)
+    budget = Budget(steps=total_steps, minutes=config.minutes)
+    progress = Progress(total_steps=total_steps, budget=budget, interval=config.log_every_s,
+                        items_per_step=config.bptt * config.batch_size, name="lstm", logger=log)
+    n_params = count_parameters(model)
+    log.info("LSTM %d x %d, %d parameters, %s, device %s, budget: %s", config.nlayers, config.nhid, n_params,
+             config.optimizer, device, _describe_budget(total_steps, config.minutes))
+
+    def validate(final: bool = False) -> dict[str, float]:
+        enc = valid_enc if final else _truncate(valid_enc, config.max_valid_tokens)
+        nll, n = sum_nll(model, enc.ids, tokenizer.eos_id, device, config.eval_batch_size)
+        return text_metrics(nll, n, enc.chars)
+
+    def checkpoint_state() -> dict[str, Any]:
+        return {
+            "config": asdict(config),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "run": asdict(run),
+            "hidden": None if hidden is None else tuple(h.detach().cpu() for h in hidden),
+        }
+
+    def after_validation(result: dict[str, float], where: str) -> None:
+        # pytorch/examples rule: keep the best weights; divide the lr when validation does not improve.
+        run.validations.append({"step": run.step, "epoch": run.epoch, "lr": run.lr, **result})
+        improved = run.best_val is None or result["loss"] < run.best_val
+        if improved:
+            run.best_val = result["loss"]
+            save_model(out, model, config, step=run.step, valid=result)
+        elif config.anneal and config.anneal != 1:
+            run.lr /= config.anneal
+            _set_lr(optimizer, run.lr)
+        log.info("%s: valid loss %.4f, ppl %.2f, bpc %.4f, lr %.4g%s, %s elapsed", where, result["loss"],
+                 result["perplexity"], result["bpc"], run.lr, "" if improved else " (annealed)",
+                 format_seconds(run.train_seconds))
+
+    pending: list[torch.Tensor] = []  # per-step losses, read back in groups to avoid a sync every step
+    model.train()
+    while not budget.done(run.step):
+        t_step = time.perf_counter()
+        x, y = get_batch(train_data, run.pos, config.bptt)
+        hidden = detach_hidden(hidden)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device):
+            logits, hidden = model(x, hidden)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+        loss.backward()
+        if config.clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        optimizer.step()
+        if device.type == "cpu":
+            run.losses.append(loss.item())
+        else:
+            pending.append(loss.detach())
+            if len(pending) >= 32:
+                _flush(pending, run)
+        run.step += 1
+        run.pos += x.size(0)
+        run.tokens_seen += x.numel()
+        run.train_seconds += time.perf_counter() - t_step
+
+        if run.pos >= train_data.size(0) - 1:  # end of epoch
+            run.epoch += 1
+            run.pos = 0
+            hidden = None  # pytorch/examples starts every epoch from a zero state
+            if config.eval_every is None:
+                after_validation(validate(), f"epoch {run.epoch}")
+                model.train()
+        if config.eval_every and run.step % config.eval_every == 0:
+            after_validation(validate(), f"step {run.step}")
+            model.train()
+        progress.update(run.step, loss=float(np.mean(run.losses[-50:])) if run.losses else float("nan"),
+                        epoch=run.epoch + run.pos / max(train_data.size(0) - 1, 1))
+        if ckpt.every and run.step % ckpt.every == 0:
+            _flush(pending, run)
+            ckpt.maybe_save(run.step, checkpoint_state)
+    _flush(pending, run)
+    stop_reason = budget.reason(run.step)
+    log.info("stopping at step %d: %s", run.step, stop_reason)
+    ckpt.save(run.step, checkpoint_state())
+
+    # The final weights count as one more validation; model.pt ends as the best weights seen.
+    # (skipped when the last step was just validated, e.g. at the end of an epoch).
+    if not run.validations or run.validations[-1]["step"] != run.step or not (out / MODEL_FILE).is_file():
+        final_weights = validate()
+        if run.best_val is None or final_weights["loss"] < run.best_val or not (out / MODEL_FILE).is_file():
+            run.best_val = min(final_weights["loss"], run.best_val or math.inf)
+            save_model(out, model, config, step=run.step, valid=final_weights)
+    best, _, _, _ = load_model(out, device)
+    nll, n = sum_nll(best, valid_enc.ids, tokenizer.eos_id, device, config.eval_batch_size)
+    metrics = {
+        "model": "lstm",
+        "preset": config.preset,
+        "config": asdict(config),
+        "tokenizer": tokenizer.kind,
+        "vocab_size": tokenizer.vocab_size,
+        "parameters": n_params,
+        "device": str(device),
+        "steps": run.step,
+        "epochs": run.epoch + run.pos / max(train_data.size(0) - 1, 1),
+        "tokens_trained": run.tokens_seen,
+        "train_tokens": train_enc.tokens,
+        "train_chars": train_enc.chars,
+        "train_loss": float(np.mean(run.losses[-100:])) if run.losses else None,
+        "valid": text_metrics(nll, n, valid_enc.chars),
+        "final_lr": run.lr,
+        "train_seconds": run.train_seconds,
+        "train_tokens_per_s": run.tokens_seen / max(run.train_seconds, 1e-9),
+        "stop_reason": stop_reason,
+        "validations": run.validations,
+    }
+    previous = read_metrics(out)
+    if "evaluations" in previous:
+        metrics["evaluations"] = previous["evaluations"]
+    write_metrics(out, metrics)
+    save_loss_curve({"train loss (nats/token)": run.losses}, out / LOSS_CURVE_FILE,
+                    title=f"LSTM {config.nlayers}x{config.nhid} ({tokenizer.kind})", smooth=min(50, max(1, len(run.losses) // 20)))
+    log.info("done: valid ppl %.2f, bpc %.4f, %d steps in %s (%.0f tokens/s)", metrics["valid"]["perplexity"],
+             metrics["valid"]["bpc"], run.step, format_seconds(run.train_seconds), metrics["train_tokens_per_s"])
+    return metrics
+
+
+def _flush(pending: list[torch.Tensor], run: _RunState) -> None:
+    if not pending:
+        return
+    run.losses.extend(torch.stack(pending).float().cpu().tolist())
+    pending.clear()
+
+
+def _make_optimizer(model: nn.Module, config: LSTMConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr)
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def _step_budget(config: LSTMConfig, batches_per_epoch: int) -> int | None:
+    candidates = []
+    if config.steps is not None:
+        candidates.append(int(config.steps))
+    if config.epochs is not None:
+        candidates.append(math.ceil(config.epochs * batches_per_epoch))
+    return min(candidates) if candidates else None
+
+
+def _describe_budget(steps: int | None, minutes: float | None) -> str:
+    parts = ([f"{steps} steps"] if steps is not None else []) + ([f"{minutes:g} min"] if minutes else [])
+    return " or ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Evaluation and generation
+# ---------------------------------------------------------------------------------------------------------
+
+def evaluate(checkpoint_dir: str | Path, text_path_or_texts: Source, batch_size: int = 10,
+             device: str = "auto", record: bool = True) -> dict[str, Any]:
+    """Bits per character and per-token perplexity of a held-out text under the trained model.
+
+    With `record`, the result is also stored in the directory's metrics.json under
+    `evaluations[<source>]`.
+    """
+    model, tokenizer, _, dev = load_model(checkpoint_dir, device)
+    documents = load_documents(text_path_or_texts)
+    enc = encode_documents(tokenizer, documents)
+    nll, n = sum_nll(model, enc.ids, tokenizer.eos_id, dev, batch_size)
+    result: dict[str, Any] = {**text_metrics(nll, n, enc.chars), "nll_bits": nll / LN2, "documents": enc.documents}
+    if record:
+        label = str(text_path_or_texts) if isinstance(text_path_or_texts, (str, Path)) else "texts"
+        metrics = read_metrics(checkpoint_dir)
+        metrics.setdefault("evaluations", {})[label] = result
+        write_metrics(checkpoint_dir, metrics)
+    return result
+
+
+def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator) -> int:
+    """One token id from logits [V]: temperature scaling, then nucleus (top-p) truncation."""
+    if temperature <= 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if 0 < top_p < 1:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < top_p  # smallest set reaching top_p
+        keep[0] = True
+        probs = torch.zeros_like(probs).scatter_(0, order[keep], sorted_probs[keep])
+    return int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
+
+
+@torch.no_grad()
+def generate(checkpoint_dir: str | Path, prompt: str, max_tokens: int = 200, temperature: float = 0.8,
+             top_p: float = 0.95, seed: int | None = None, device: str = "auto") -> str:
+    """The prompt followed by up to `max_tokens` sampled tokens (stops at end of document for bpe/char)."""
+    model, tokenizer, _, dev = load_model(checkpoint_dir, device)
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    context = [tokenizer.eos_id] + tokenizer.encode(prompt)
+    banned = getattr(tokenizer, "unk_id", None)  # never emit <unk>: it is not text
+    logits, hidden = model(torch.tensor(context, device=dev).view(-1, 1))
+    last = logits[-1, 0].float().cpu()
+    new: list[int] = []
+    for _ in range(max_tokens):
+        if banned is not None:
+            last[banned] = -math.inf
+        token = sample_next(last, temperature, top_p, generator)
+        if token == tokenizer.eos_id and tokenizer.kind != "word":
+            break
+        new.append(token)
+        logits, hidden = model(torch.tensor([[token]], device=dev), hidden)
+        last = logits[-1, 0].float().cpu()
+    return prompt + tokenizer.continuation(new, prompt)
