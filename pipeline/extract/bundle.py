@@ -8,7 +8,7 @@ Nothing is ever written to disk: tar members are read straight from the (capped)
 Only regular files are kept. Links, devices, fifos, absolute names, `..` components, macOS metadata
 (`._*`, `__MACOSX/`, `.DS_Store`) are skipped, and so is everything past the caps on member count, member
 size and total decompressed size; every skip is recorded in `Bundle.skipped` with a reason. A gzip bomb
-costs at most `max_total_bytes` of decompression before it stops.
+costs at most 2 x `max_total_bytes` of decompression before it stops.
 """
 
 import io
@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 from pipeline.errors import UserError
 from pipeline.extract.limits import DEFAULT_LIMITS, Limits
+from pipeline.source.chunk import detect_format, gzip_fname
 
 GZIP_MAGIC = b"\x1f\x8b"
 _HEAD = 4096  # bytes sniffed to detect the format of (decompressed) content
@@ -112,69 +113,11 @@ def _read_exactly(stream: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
-def gzip_original_name(data: bytes) -> str | None:
-    """The FNAME field of a gzip header (the original file name), if present."""
-    if len(data) < 10 or not data.startswith(GZIP_MAGIC):
-        return None
-    flags, pos = data[3], 10
-    if flags & 4:  # FEXTRA
-        if len(data) < pos + 2:
-            return None
-        pos += 2 + int.from_bytes(data[pos : pos + 2], "little")
-    if not flags & 8:  # FNAME
-        return None
-    end = data.find(b"\0", pos, pos + 1024)
-    if end < 0:
-        return None
-    name = data[pos:end].decode("latin-1").replace("\\", "/").rsplit("/", 1)[-1]
-    return name or None
-
-
-def _looks_like_tar(head: bytes) -> bool:
-    if len(head) < 512:
-        return False
-    if head[257:262] == b"ustar":
-        return True
-    try:  # old V7 tars have no magic: a valid header checksum is the test
-        tarfile.TarInfo.frombuf(head[:512], "utf-8", "surrogateescape")
-        return True
-    except tarfile.HeaderError:
-        return False
-
-
-def sniff_format(head: bytes) -> str:
-    """Format of decompressed content by magic bytes: tar | pdf | ps | html | tex | empty | unknown."""
-    try:  # the chunk reader owns format detection; use it when present so both agree
-        from pipeline.source.chunk import detect_format  # type: ignore[attr-defined]
-    except ImportError:
-        detect_format = None
-    if detect_format is not None:
-        try:
-            found = detect_format(head)
-        except Exception:  # noqa: BLE001 - a detector bug must not lose the paper; fall back below
-            found = None
-        if found and found != "unknown":
-            return "tex" if found in ("tex", "text") else found
-    return _sniff_local(head)
-
-
-def _sniff_local(head: bytes) -> str:
+def sniff_format(head: bytes, gzip_name: str | None = None) -> str:
+    """Format of decompressed content by magic bytes, as the chunk reader decides it, plus `empty`."""
     if len(head) < _HEAD and not head.strip(b"\0 \t\r\n"):
         return "empty"
-    if _looks_like_tar(head):
-        return "tar"
-    stripped = head.lstrip()
-    if b"%PDF-" in head[:1024]:
-        return "pdf"
-    if stripped.startswith(b"%!") or head.startswith(b"\xc5\xd0\xd3\xc6"):
-        return "ps"
-    low = stripped[:200].lower()
-    if low.startswith((b"<!doctype html", b"<html")) or (low.startswith(b"<?xml") and b"<html" in head.lower()):
-        return "html"
-    sample = head[:_HEAD]
-    if sample.count(b"\0") > len(sample) // 100:  # binary junk, not TeX in any encoding
-        return "unknown"
-    return "tex"
+    return detect_format(head, gzip_name, size=len(head) if len(head) < _HEAD else _HEAD + 1)
 
 
 def _skip_reason(parts: list[str]) -> str | None:
@@ -282,14 +225,14 @@ def _single_name(fmt: str, name: str | None) -> str:
     path, reason = normalise_member_name(base)
     if reason or not path:
         return default
-    if fmt == "tex" and "." not in path:
+    if fmt == "tex" and not path.lower().endswith(".tex"):
         path += ".tex"  # arXiv's gzipped single TeX files often carry the bare paper id as FNAME
     return path
 
 
 def _from_stream(stream: BinaryIO, fmt_hint: str | None, limits: Limits, name: str | None) -> Bundle:
     head = _read_exactly(stream, _HEAD)
-    fmt = sniff_format(head)
+    fmt = sniff_format(head, name)
     if fmt_hint == "withdrawn":
         fmt = "withdrawn"
     bundle = Bundle(files={}, skipped=[], source_format=fmt)
@@ -321,8 +264,11 @@ def _from_stream(stream: BinaryIO, fmt_hint: str | None, limits: Limits, name: s
 
 def _from_bytes(data: bytes, fmt: str | None, limits: Limits, name: str | None) -> Bundle:
     if data.startswith(GZIP_MAGIC):
-        name = gzip_original_name(data) or name
-        stream: BinaryIO = io.BufferedReader(_GunzipReader(io.BytesIO(data), limits.max_total_bytes), _READ)
+        name = gzip_fname(data) or name
+        # Work bound: skipped oversized members are decompressed too (to reach the next header), so the
+        # stream may run to twice the kept-bytes cap before it stops.
+        cap = 2 * limits.max_total_bytes
+        stream: BinaryIO = io.BufferedReader(_GunzipReader(io.BytesIO(data), cap), _READ)
     else:
         stream = io.BytesIO(data)
     try:
