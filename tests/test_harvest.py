@@ -157,6 +157,14 @@ def test_expired_token_restarts_the_list(tmp_path):
     assert table.equals(_expected(records))  # repeats removed, nothing lost
 
 
+def test_tokens_that_always_expire_stop_after_a_few_restarts(tmp_path):
+    with OAIServer(make_records(20), page_size=5) as server:
+        with pytest.raises(UserError, match="rejected 4 times"):
+            _harvest(server, tmp_path / "h", on_page=lambda number, page: server.expire_tokens())
+        requests = len(server.list_requests())
+    assert requests == 8  # 4 first pages, 4 rejected tokens: no endless loop
+
+
 def test_retries_exhausted_is_a_clear_error_and_state_survives(tmp_path):
     records = make_records(20)
     with OAIServer(records, page_size=5, faults={n: "500" for n in range(2, 10)}) as server:

@@ -270,7 +270,7 @@ def harvest(
             if exc.code == "badResumptionToken" and token:
                 restarts += 1
                 if restarts > MAX_TOKEN_RESTARTS:
-                    raise UserError(f"resumption token rejected {restarts} times in a row ({exc}); "
+                    raise UserError(f"resumption token rejected {restarts} times in this run ({exc}); "
                                     "try again later") from None
                 log.warning("resumption token expired (%s); requesting the list again from the start", exc)
                 state["next_token"] = None
@@ -278,6 +278,8 @@ def harvest(
                 _save_state(state_path, state)
                 continue
             raise UserError(f"OAI-PMH error from {endpoint}: {exc}") from None
+        if token and page.resumption_token == token:  # a server bug would otherwise loop forever
+            raise UserError(f"{endpoint} returned the resumption token it was given ({token!r}); stopping")
         number = state["pages_done"] + 1
         _atomic_write_bytes(out / PAGES_DIR / f"{number:05d}.xml", raw)
         state["pages_done"] = number
@@ -286,7 +288,6 @@ def harvest(
         _save_state(state_path, state)
         pages_this_run += 1
         records_this_run += len(page.records)
-        restarts = 0
         log.info("page %d: %d records%s", number, len(page.records),
                  _progress(page, records_this_run, time.monotonic() - started, state["complete"]))
         if on_page is not None:
