@@ -74,6 +74,7 @@ class OAIServer:
 
     def respond(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes | None]:
         """(status, headers, body); body None means drop the connection."""
+        arrived = time.monotonic()
         with self._lock:
             number = len(self.log) + 1
             fault = self.faults.get(number)
@@ -89,7 +90,7 @@ class OAIServer:
             headers = {**headers, "Content-Length": str(len(body))}
             body = body[: len(body) // 2]
         with self._lock:
-            self.log.append((time.monotonic(), query, status if body is not None else -1))
+            self.log.append((arrived, query, status if body is not None else -1))
         return status, headers, body
 
     def _answer(self, query: dict[str, str], generation: int) -> tuple[int, dict[str, str], bytes]:
