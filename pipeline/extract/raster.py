@@ -8,13 +8,15 @@
   `max_side` (a 200-inch page is refused before rendering, a big page renders small). Poppler's
   `pdftoppm` in a subprocess with a timeout is the fallback when PDFium cannot open the file.
 - EPS/PS: Ghostscript with `-dSAFER` in a subprocess with a timeout and a memory rlimit, at a resolution
-  computed from the BoundingBox, reading from and writing to a private temporary directory.
+  computed from the BoundingBox, reading from and writing to a private temporary directory (also its
+  TMPDIR and cwd, the only place -dSAFER lets a PostScript program write).
 
 Output: PNG bytes, mode RGB or L, long side <= max_side. Failures never raise: they come back as
 `RasterResult(status="error" | "unsupported", reason=...)`.
 """
 
 import io
+import os
 import re
 import resource
 import shutil
@@ -184,7 +186,7 @@ def _rasterize_pillow(data: bytes, fmt: str, max_side: int, limits: Limits) -> R
         if w <= 0 or h <= 0:
             raise _RasterError(f"image has an empty size {w}x{h}")
         if w * h > limits.max_pixels:
-            raise _RasterError(f"image of {w}x{h} pixels exceeds the cap of {limits.max_pixels}")
+            raise _RasterError(f"image too large: {w}x{h} pixels exceeds the cap of {limits.max_pixels}")
         decoded_fmt = (im.format or fmt).lower()
         try:
             if decoded_fmt == "jpeg":  # DCT-domain downscale: decodes a 6000-px photo at 1/8 the cost
@@ -242,19 +244,24 @@ def _limit_child_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (_GS_MEMORY_BYTES, _GS_MEMORY_BYTES))
 
 
-def _run_tool(cmd: list[str], timeout: float, what: str) -> None:
+def _run_tool(cmd: list[str], timeout: float, what: str, workdir: str) -> None:
+    # Ghostscript's -dSAFER still permits writes under $TMPDIR: point it (and the cwd) at our private
+    # temporary directory so a PostScript program can write nowhere else.
+    env = {**os.environ, "TMPDIR": workdir, "TMP": workdir, "TEMP": workdir}
     try:
         proc = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            timeout=timeout, preexec_fn=_limit_child_memory, check=False,
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=workdir,
+            env=env, timeout=timeout, preexec_fn=_limit_child_memory, check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise _RasterError(f"{what} timed out after {timeout:g} s") from exc
     except FileNotFoundError as exc:
         raise _RasterError(f"{cmd[0]} is not installed (apt-get install -y {what.split()[0]})") from exc
     if proc.returncode != 0:
-        last = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        raise _RasterError(f"{what} failed (exit {proc.returncode}): {last[0][:200]}")
+        lines = proc.stdout.decode("utf-8", "replace").strip().splitlines()  # gs reports errors on stdout
+        errors = [ln for ln in lines if ln.startswith("Error:") or "Error" in ln[:20]]
+        detail = (errors or lines[-1:] or [""])[0].strip()
+        raise _RasterError(f"{what} failed (exit {proc.returncode}): {detail[:200]}")
 
 
 def _render_poppler(data: bytes, max_side: int, limits: Limits) -> Image.Image:
@@ -263,7 +270,7 @@ def _render_poppler(data: bytes, max_side: int, limits: Limits) -> Image.Image:
         src, out = Path(tmp) / "in.pdf", Path(tmp) / "out"
         src.write_bytes(data)
         cmd = ["pdftoppm", "-f", "1", "-l", "1", "-singlefile", "-scale-to", str(max_side), "-png", str(src), str(out)]
-        _run_tool(cmd, limits.render_timeout_s, "poppler pdftoppm")
+        _run_tool(cmd, limits.render_timeout_s, "poppler pdftoppm", tmp)
         png = out.with_suffix(".png")
         if not png.is_file():
             raise _RasterError("poppler pdftoppm produced no image")
@@ -328,7 +335,7 @@ def _rasterize_ps(data: bytes, max_side: int, limits: Limits) -> RasterResult:
             "-sDEVICE=png16m", f"-r{dpi:.3f}", "-dTextAlphaBits=4", "-dGraphicsAlphaBits=4",
             "-dFirstPage=1", "-dLastPage=1", f"-sOutputFile={out}", "-f", str(src),
         ]
-        _run_tool(cmd, limits.render_timeout_s, "ghostscript gs")
+        _run_tool(cmd, limits.render_timeout_s, "ghostscript gs", tmp)
         if not out.is_file():
             raise _RasterError("ghostscript produced no image (empty or invalid PostScript)")
         with Image.open(out) as im:

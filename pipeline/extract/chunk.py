@@ -1,0 +1,391 @@
+"""Extract one chunk tar (`arXiv_src_YYMM_NNN.tar`) into the papers / figures / text tables.
+
+`extract_chunk` streams the chunk with `pipeline.source.chunk.iter_chunk`, runs `process_paper` for each
+paper in the worker pool (`pipeline.extract.worker.run_pool`: wall-clock limit, memory cap, crash
+recovery), and streams the rows into a `ChunkWriter` (atomic, idempotent). Every paper of the chunk ends in
+exactly one papers row, in chunk order, whatever happened to it.
+"""
+
+import hashlib
+import logging
+import os
+import re
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.dataset.schemas import EXTRACTOR_VERSION, UNKNOWN_CATEGORY
+from pipeline.dataset.writer import ChunkWriter
+from pipeline.errors import UserError
+from pipeline.extract.bundle import Bundle, read_bundle
+from pipeline.extract.limits import DEFAULT_LIMITS, Limits
+from pipeline.extract.raster import RasterResult, rasterize
+
+log = logging.getLogger(__name__)
+_CHUNK_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class PaperTask:
+    """What a worker needs for one paper (a picklable slice of PaperSource plus its metadata)."""
+
+    paper_id: str
+    yymm: str | None
+    format: str
+    source_bytes: int | None
+    data: bytes | None
+    error: str | None = None
+    gzip_name: str | None = None
+    meta: dict | None = None
+    limits: Limits = DEFAULT_LIMITS
+
+
+@dataclass
+class PaperResult:
+    paper: dict
+    figures: list[dict]
+    text: list[dict]
+    timings: dict[str, float] = field(default_factory=dict)  # read, analysis, raster, encode (seconds)
+
+
+@dataclass
+class ChunkSummary:
+    chunk: str
+    papers: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    figures: int = 0  # figure environments
+    graphics: int = 0  # rows of the figures table (one per graphic)
+    images: int = 0  # rows with a stored PNG
+    text_rows: int = 0
+    errors_by_reason: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    files: list[str] = field(default_factory=list)
+
+    def errors_total(self) -> int:
+        return self.by_status.get("error", 0)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def chunk_name(tar_path: str | Path) -> str:
+    name = Path(str(tar_path)).name
+    for suffix in (".tar.gz", ".tgz", ".tar"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    if not _CHUNK_RE.match(name):
+        raise UserError(f"cannot derive a chunk name from {tar_path}; expected a file like arXiv_src_2301_001.tar")
+    return name
+
+
+def _meta_fields(meta: dict | None) -> tuple[str, list[str], str | None]:
+    """(primary_category, categories, field) from a metadata row; field via the taxonomy."""
+    meta = meta or {}
+    cats = [c for c in (meta.get("categories") or []) if c]
+    primary = meta.get("primary_category") or (cats[0] if cats else None) or UNKNOWN_CATEGORY
+    fld = meta.get("field")
+    if not fld and primary != UNKNOWN_CATEGORY:
+        try:
+            from pipeline.source.taxonomy import field_of
+
+            fld = field_of(primary)
+        except (ImportError, KeyError):
+            fld = None
+    return primary, cats, fld
+
+
+def _paper_row(task: PaperTask, status: str, error: str | None = None, **extra: Any) -> dict:
+    row = {
+        "paper_id": task.paper_id,
+        "version": (task.meta or {}).get("version"),
+        "yymm": task.yymm,
+        "source_format": task.format,
+        "source_bytes": task.source_bytes,
+        "main_tex": None,
+        "status": status,
+        "error": error,
+        "n_figures": 0,
+        "n_graphics": 0,
+        "n_images": 0,
+        "n_skipped_members": 0,
+        "extractor_version": EXTRACTOR_VERSION,
+    }
+    row.update(extra)
+    return row
+
+
+def _metadata_text(task: PaperTask, fld: str | None) -> list[dict]:
+    meta = task.meta or {}
+    rows = []
+    for kind in ("title", "abstract"):
+        value = meta.get(kind)
+        if isinstance(value, str) and value.strip():
+            rows.append({"paper_id": task.paper_id, "field": fld, "kind": kind, "text": " ".join(value.split())})
+    return rows
+
+
+_NO_SOURCE_REASONS = {
+    "ps": "PostScript-only submission (no LaTeX source)",
+    "html": "HTML-only submission (no LaTeX source)",
+    "unknown": "unrecognised source format",
+    "empty": "empty source",
+}
+
+
+def _no_tex_status(bundle: Bundle) -> tuple[str, str]:
+    """Status of a bundle with no usable main .tex: pdf_only when it only ships a PDF, else no_source."""
+    names = [p.lower() for p in bundle.files]
+    if names and any(n.endswith(".pdf") for n in names) and not any(n.endswith(".tex") for n in names):
+        return "pdf_only", "bundle holds a PDF and no .tex file"
+    if any(n.endswith((".html", ".htm")) for n in names) and not any(n.endswith(".tex") for n in names):
+        return "no_source", "HTML submission (no LaTeX source)"
+    if not names:
+        reason = bundle.error or (bundle.skipped[0][1] if bundle.skipped else "bundle is empty")
+        return "error", reason
+    return "no_source", "no main .tex file found"
+
+
+def _g(obj: Any, name: str, default: Any = None) -> Any:
+    return getattr(obj, name, default) if not isinstance(obj, dict) else obj.get(name, default)
+
+
+def process_paper(task: PaperTask) -> PaperResult:
+    """One paper -> its papers row, figure rows (with PNGs) and text rows. Never raises for bad input."""
+    t_start = time.perf_counter()
+    timings = {"read": 0.0, "analysis": 0.0, "raster": 0.0, "encode": 0.0}
+    primary, cats, fld = _meta_fields(task.meta)
+    text = _metadata_text(task, fld)
+
+    def done(row: dict, figures: list[dict] | None = None, more_text: list[dict] | None = None) -> PaperResult:
+        row["seconds"] = time.perf_counter() - t_start
+        return PaperResult(row, figures or [], text + (more_text or []), timings)
+
+    if task.format == "error" or task.data is None:
+        return done(_paper_row(task, "error", task.error or "no data in the chunk for this paper"))
+    if task.format == "withdrawn":
+        return done(_paper_row(task, "withdrawn"))
+    if task.format == "pdf":
+        return done(_paper_row(task, "pdf_only"))
+    if task.format in _NO_SOURCE_REASONS:
+        return done(_paper_row(task, "no_source", _NO_SOURCE_REASONS[task.format]))
+
+    t0 = time.perf_counter()
+    bundle = read_bundle(task.data, task.format, task.limits, name=task.gzip_name)
+    timings["read"] = time.perf_counter() - t0
+    skipped = len(bundle.skipped)
+    if bundle.source_format == "withdrawn":
+        return done(_paper_row(task, "withdrawn", n_skipped_members=skipped))
+
+    from pipeline.extract.paper import analyse_latex  # E1's LaTeX analysis; imported lazily for workers
+
+    t0 = time.perf_counter()
+    analysis = analyse_latex(bundle, task.paper_id)
+    timings["analysis"] = time.perf_counter() - t0
+    main_tex = _g(analysis, "main_tex")
+    if not main_tex:
+        status, reason = _no_tex_status(bundle)
+        return done(_paper_row(task, status, reason, n_skipped_members=skipped))
+
+    figures = list(_g(analysis, "figures") or [])
+    rows, caption_text, cache = [], [], {}
+    n_images = 0
+    for fig in figures:
+        k = _g(fig, "figure_index")
+        graphics = list(_g(fig, "graphics") or []) or [None]
+        cap = _g(fig, "caption_text")
+        if cap:
+            caption_text.append({"paper_id": task.paper_id, "field": fld, "kind": "caption", "text": cap})
+        for j, g in enumerate(graphics, 1):
+            fid = f"{task.paper_id}/f{k}" if len(graphics) == 1 else f"{task.paper_id}/f{k}/{j}"
+            row = _figure_row(task, fig, g, fid, primary, cats)
+            if g is not None and _g(g, "status") == "ok" and _g(g, "path") in bundle.files:
+                res = _raster_cached(bundle, g, cache, task.limits, timings)
+                _apply_raster(row, res, fid)
+                n_images += row["image"] is not None
+            rows.append(row)
+    # Title and abstract from the LaTeX when the metadata did not provide them.
+    have = {r["kind"] for r in text}
+    for kind in ("title", "abstract"):
+        value = _g(analysis, kind)
+        if kind not in have and isinstance(value, str) and value.strip():
+            text.append({"paper_id": task.paper_id, "field": fld, "kind": kind, "text": " ".join(value.split())})
+    paragraphs = [{"paper_id": task.paper_id, "field": fld, "kind": "paragraph", "text": p}
+                  for p in (_g(analysis, "paragraphs") or []) if p and p.strip()]
+    status = "ok" if figures else "no_figures"
+    paper = _paper_row(task, status, main_tex=main_tex, n_figures=len(figures), n_graphics=len(rows),
+                       n_images=n_images, n_skipped_members=skipped)
+    return done(paper, rows, caption_text + paragraphs)
+
+
+def _figure_row(task: PaperTask, fig: Any, g: Any, fid: str, primary: str, cats: list[str]) -> dict:
+    return {
+        "figure_id": fid,
+        "paper_id": task.paper_id,
+        "primary_category": primary,
+        "categories": cats,
+        "figure_index": _g(fig, "figure_index"),
+        "figure_env": _g(fig, "env"),
+        "label": _g(fig, "label"),
+        "caption_latex": _g(fig, "caption_latex"),
+        "caption_text": _g(fig, "caption_text"),
+        "subcaption_text": _g(g, "subcaption_text") if g is not None else None,
+        "section_title": _g(fig, "section_title"),
+        "section_kind": _g(fig, "section_kind"),
+        "graphic_path": _g(g, "path") if g is not None else None,
+        "graphic_format": _g(g, "format") if g is not None else None,
+        "graphic_status": _g(g, "status") if g is not None else "none",
+        "graphic_reason": _g(g, "reason") if g is not None else "figure has no graphic",
+        "figure_kind": _g(fig, "figure_kind"),
+        "width": None,
+        "height": None,
+        "image": None,
+        "image_sha256": None,
+    }
+
+
+def _raster_cached(bundle: Bundle, g: Any, cache: dict, limits: Limits, timings: dict) -> RasterResult:
+    path = _g(g, "path")
+    if path not in cache:
+        fmt = _g(g, "format") or path.rsplit(".", 1)[-1]
+        res = rasterize(bundle.files[path], fmt, max_side=limits.max_side, limits=limits)
+        timings["raster"] += res.render_s
+        timings["encode"] += res.encode_s
+        cache[path] = res
+    return cache[path]
+
+
+def _apply_raster(row: dict, res: RasterResult, fid: str) -> None:
+    if res.status != "ok" or res.png is None:
+        row["graphic_status"] = "error" if res.status == "error" else res.status
+        row["graphic_reason"] = res.reason
+        return
+    row["width"], row["height"] = res.width, res.height
+    row["image"] = {"bytes": res.png, "path": f"{fid}.png"}
+    row["image_sha256"] = hashlib.sha256(res.png).hexdigest()
+
+
+def _reason_key(reason: str | None) -> str:
+    """Group error reasons for the summary: numbers and quoted names replaced, first clause only."""
+    text = (reason or "unknown").split(";")[0]
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
+    return re.sub(r"\d+(\.\d+)?", "N", text)[:120]
+
+
+def load_metadata_for_chunk(path: str | Path, yymm: list[str] | None = None) -> dict[str, dict]:
+    """Rows of a metadata Parquet table (pipeline.dataset.metadata) as {paper_id: row}, optionally only
+    the ids of the given months (new ids `YYMM.NNNNN`, old ids `archive/YYMMNNN`)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"metadata table {p} not found; pass the metadata.parquet written by `arxiv-forge harvest`")
+    table = pq.read_table(p / "metadata.parquet" if p.is_dir() else p)
+    id_col = "id" if "id" in table.column_names else "paper_id"
+    if yymm:
+        ids = table[id_col]
+        mask = None
+        for m in yymm:
+            cond = pc.or_(pc.starts_with(ids, f"{m}."), pc.match_substring_regex(ids, f"/{m}\\d{{3}}"))
+            mask = cond if mask is None else pc.or_(mask, cond)
+        table = table.filter(mask)
+    if "deleted" in table.column_names:
+        table = table.filter(pc.invert(pc.fill_null(table["deleted"], False)))
+    return {row[id_col]: row for row in table.to_pylist()}
+
+
+def _chunk_months(chunk: str) -> list[str] | None:
+    m = re.search(r"_(\d{4})_", chunk + "_")
+    return [m.group(1)] if m else None
+
+
+def extract_chunk(
+    tar_path: str | Path,
+    data_root: str | Path,
+    *,
+    workers: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    metadata: dict[str, dict] | None = None,
+    progress: Any = None,
+    chunk: str | None = None,
+    endpoint_url: str | None = None,
+) -> ChunkSummary:
+    """Extract every paper of a chunk tar into DATA_ROOT's papers/figures/text tables (atomic, idempotent).
+
+    `metadata` maps paper ids to metadata rows (title, abstract, categories, primary_category, field).
+    `progress(done_papers, summary)` is called after each paper (a callable, or None for log lines).
+    """
+    from pipeline.extract.worker import run_pool
+    from pipeline.source.chunk import iter_chunk
+
+    tar_path = Path(tar_path) if not str(tar_path).startswith("s3://") else tar_path
+    chunk = chunk or chunk_name(tar_path)
+    workers = max(1, workers or os.cpu_count() or 1)
+    metadata = metadata or {}
+    summary = ChunkSummary(chunk=chunk, timings={"read": 0.0, "analysis": 0.0, "raster": 0.0, "encode": 0.0})
+    light: dict[int, PaperTask] = {}  # per in-flight paper, without its bytes: fills the row if a worker dies
+    t0 = time.perf_counter()
+    last_log = t0
+
+    def tasks():
+        for i, src in enumerate(iter_chunk(tar_path, max_paper_bytes=limits.max_total_bytes)):
+            task = PaperTask(
+                paper_id=src.paper_id, yymm=src.yymm, format=src.format, source_bytes=src.compressed_bytes,
+                data=src.data, error=src.error, gzip_name=src.gzip_name, meta=metadata.get(src.paper_id),
+                limits=limits,
+            )
+            light[i] = PaperTask(**{**task.__dict__, "data": None})
+            yield task
+
+    with ChunkWriter(data_root, chunk, endpoint_url=endpoint_url) as writer:
+        outcomes = run_pool(process_paper, tasks(), workers=workers, timeout_s=limits.paper_timeout_s,
+                            memory_bytes=limits.paper_memory_bytes)
+        for outcome in outcomes:
+            task = light.pop(outcome.index)
+            if outcome.ok:
+                result: PaperResult = outcome.value
+            else:  # timeout, crash or an exception outside process_paper's own handling
+                primary, _, fld = _meta_fields(task.meta)
+                row = _paper_row(task, "error", outcome.error)
+                row["seconds"] = outcome.seconds
+                result = PaperResult(row, [], _metadata_text(task, fld), {})
+            writer.add_paper(result.paper)
+            for row in result.figures:
+                writer.add_figure(row)
+            for row in result.text:
+                writer.add_text(row)
+            _tally(summary, result)
+            now = time.perf_counter()
+            if progress is not None:
+                progress(summary.papers, summary)
+            elif now - last_log >= 5:
+                last_log = now
+                log.info("%s: %d papers (%.1f papers/s), %d figures, %d errors", chunk, summary.papers,
+                         summary.papers / (now - t0), summary.figures, summary.errors_total())
+        manifest = writer.commit()
+    summary.by_status = dict(sorted(summary.by_status.items()))
+    summary.errors_by_reason = dict(Counter(summary.errors_by_reason).most_common())
+    summary.files = manifest["files"]
+    summary.seconds = time.perf_counter() - t0
+    if summary.papers == 0:
+        log.warning("%s: the chunk held no papers", chunk)
+    return summary
+
+
+def _tally(summary: ChunkSummary, result: PaperResult) -> None:
+    summary.papers += 1
+    st = result.paper["status"]
+    summary.by_status[st] = summary.by_status.get(st, 0) + 1
+    if st == "error":
+        key = _reason_key(result.paper.get("error"))
+        summary.errors_by_reason[key] = summary.errors_by_reason.get(key, 0) + 1
+    summary.figures += result.paper.get("n_figures") or 0
+    summary.graphics += len(result.figures)
+    summary.images += sum(1 for r in result.figures if r.get("image") is not None)
+    summary.text_rows += len(result.text)
+    for k, v in result.timings.items():
+        summary.timings[k] = summary.timings.get(k, 0.0) + v
