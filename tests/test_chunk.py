@@ -132,7 +132,7 @@ def test_paper_id_from_member():
     assert paper_id_from_member("0704/0704.0001") == "0704.0001"  # no extension: keep the dot
 
 
-def test_skips_dirs_links_and_members_outside_yymm(tmp_path):
+def test_skips_dirs_and_members_outside_yymm_records_links(tmp_path):
     path = tmp_path / "c.tar"
     with tarfile.open(path, "w") as t:
         for name, data in [("./2301/2301.00001.gz", gz(TEX)), ("README", b"x"), ("2301/sub/2301.00002.gz", gz(TEX))]:
@@ -143,7 +143,9 @@ def test_skips_dirs_links_and_members_outside_yymm(tmp_path):
         link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
         t.addfile(link)
     papers = list(iter_chunk(path))
-    assert [(p.paper_id, p.member) for p in papers] == [("2301.00001", "2301/2301.00001.gz")]
+    assert [(p.paper_id, p.member, p.format) for p in papers] == [
+        ("2301.00001", "2301/2301.00001.gz", "tex"), ("2301.00003", "2301/2301.00003.gz", "error")]
+    assert papers[1].error == "member is a symlink, not a regular file" and papers[1].data is None
 
 
 def test_reads_a_non_seekable_stream_without_data(mixed_chunk):
@@ -235,3 +237,14 @@ def test_chunk_list_cli(mixed_chunk, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].split()[:2] == ["2301.00003", "pdf"]
     assert main(["chunk-list", str(mixed_chunk.with_name("missing.tar"))]) == 2
+
+
+def test_member_larger_than_cap_is_not_read(tmp_path):
+    big = b"%PDF-1.4\n" + bytes(3000)
+    chunk = write_chunk(tmp_path / "c.tar", [("2301/2301.00001.pdf", big), ("2301/2301.00002.gz", gz(TEX))])
+    papers = list(iter_chunk(chunk, max_paper_bytes=2048))
+    assert [p.format for p in papers] == ["error", "tex"]
+    assert papers[0].error == "member size 3009 exceeds cap of 2048 bytes"
+    bomb_no_data = list(iter_chunk(write_chunk(tmp_path / "b.tar", [("2301/2301.00003.gz", zero_bomb(16))]),
+                               max_paper_bytes=1 << 20, with_data=False))
+    assert bomb_no_data[0].format == "error" and "gzip bomb" in bomb_no_data[0].error

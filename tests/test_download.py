@@ -157,6 +157,11 @@ def test_download_cli(s3, tmp_path, capsys):
     assert "not in the manifest" in capsys.readouterr().err
     assert main([*argv, "--month", "9912"]) == 0
     assert main([*argv, "--all"]) == 0
+    capsys.readouterr()
+    # chunk-list streams a chunk straight from the bucket, no local copy
+    assert main(["chunk-list", f"s3://{name}/{entry.filename}", "--endpoint-url", proxy.endpoint_url]) == 0
+    assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()] == [
+        ["2301.00001", "tex"], ["2301.00002", "pdf"], ["2301.00003", "tex"]]
 
 
 def test_progress_line_format():

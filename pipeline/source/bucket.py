@@ -194,6 +194,8 @@ class S3Bucket(Bucket):
         import boto3  # boto3 takes ~0.3 s to import; only S3 users pay for it
         from botocore.config import Config
 
+        # boto3 reads these itself, but we also need to know: path-style addressing and error messages.
+        endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
         self.name = name
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url

@@ -9,8 +9,9 @@ HTML or a withdrawal stub) or `YYMM/<id>.pdf` (PDF-only, not gzipped). Old ids d
 
 The tar is read in stream mode (`r|`), so the input may be a path, an open file or an S3 streaming body,
 and is read once front to back. Nothing is written to disk. Formats come from magic bytes, never from
-names or `file(1)`. Decompression is streamed with a cap: a gzip bomb stops at the cap and is recorded
-with a reason; corrupt gzip data is recorded too; the chunk goes on either way.
+names or `file(1)`. Decompression is bounded by a cap: a gzip bomb stops at the cap and is recorded with a
+reason; corrupt gzip data is recorded too; the chunk goes on either way. Each member is read whole
+(its compressed size is at most the cap, else it is an error unread), then decompressed in memory.
 """
 
 import dataclasses
@@ -31,10 +32,13 @@ DEFAULT_MAX_PAPER_BYTES = 256 << 20
 HEAD_BYTES = 4096  # what format detection looks at
 WITHDRAWN_MAX_BYTES = 4096  # a withdrawal notice is a few lines; a real paper mentioning one is not
 _BLOCK = 1 << 20
+_STEP = 4 << 20  # decompression step when the data is not kept
 _GZIP_MAGIC = b"\x1f\x8b"
 _YYMM_RE = re.compile(r"^\d{4}$")
 # Old-style id without its slash: archive (letters, '-', optional .XX subject class) + 7 digits.
 _OLD_ID_RE = re.compile(r"^([a-zA-Z][a-zA-Z-]*)(?:\.[A-Za-z]{1,3})?(\d{7}(?:v\d+)?)$")
+_KIND = {tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hard link", tarfile.CHRTYPE: "character device",
+         tarfile.BLKTYPE: "block device", tarfile.FIFOTYPE: "fifo"}
 _KNOWN_EXT = (".gz", ".pdf", ".tgz", ".tar", ".ps", ".html", ".htm")
 _TEX_HINTS = re.compile(
     rb"\\(documentclass|documentstyle|begin\s*\{|input\b|include\b|section|chapter|title\b|author\b|"
@@ -64,10 +68,6 @@ class PaperSource:
     error: str | None = None  # why format is "error"
     gzip_name: str | None = None  # FNAME from the gzip header, e.g. "withdrawn" or "9901011.tar"
 
-    @property
-    def gzipped(self) -> bool:
-        return self.compressed_bytes != self.uncompressed_bytes or self.gzip_name is not None
-
 
 def iter_chunk(
     tar: str | Path | BinaryIO,
@@ -77,8 +77,8 @@ def iter_chunk(
 ) -> Iterator[PaperSource]:
     """Yield one PaperSource per paper member of a chunk tar, in tar order.
 
-    Directories, links and members not directly under `YYMM/` are skipped (logged). A member that cannot
-    be decoded is yielded with format "error" and a reason. Raises ChunkError if the tar itself breaks.
+    Directories and members not directly under `YYMM/` are skipped (logged). A member that cannot be
+    decoded, or a link/device in a paper's place, is yielded with format "error" and a reason. Raises ChunkError if the tar itself breaks.
     """
     if isinstance(tar, (str, Path)):
         path = Path(tar)
@@ -106,13 +106,20 @@ def _iter_stream(fh: BinaryIO, label: str, cap: int, with_data: bool) -> Iterato
             except (tarfile.TarError, EOFError, OSError) as exc:
                 raise ChunkError(f"{label}: tar broken after {count} papers ({exc}); re-download the chunk") from None
             name = _normalise(info.name)
-            if not info.isfile():
-                if not info.isdir():
-                    log.warning("%s: skipping non-file member %s", label, info.name)
+            if info.isdir():
                 continue
             parts = name.split("/")
             if len(parts) != 2 or not _YYMM_RE.match(parts[0]) or not parts[1]:
                 log.warning("%s: skipping member %s (not YYMM/<id>)", label, info.name)
+                continue
+            if not info.isfile():
+                # A link or device where a paper should be: record it, never follow it.
+                count += 1
+                yield PaperSource(
+                    paper_id=paper_id_from_member(name), member=name, yymm=parts[0], format="error",
+                    compressed_bytes=0, uncompressed_bytes=None, data=None,
+                    error=f"member is a {_KIND.get(info.type, 'special file')}, not a regular file",
+                )
                 continue
             stream = archive.extractfile(info)
             try:
@@ -148,87 +155,67 @@ def _read_member(stream, name: str, yymm: str, size: int, cap: int, with_data: b
         paper_id=paper_id_from_member(name), member=name, yymm=yymm, format="unknown",
         compressed_bytes=size, uncompressed_bytes=None, data=None,
     )
-    first = stream.read(min(_BLOCK, max(size, 1)))
-    if first[:2] == _GZIP_MAGIC:
-        paper.gzip_name = gzip_fname(first)
-        head, total, data, error = _gunzip(first, stream, cap, with_data)
+    if size > cap:
+        # Compressed bytes over the cap mean decompressed bytes over it too: do not even read it.
+        paper.format, paper.error = "error", f"member size {size} exceeds cap of {cap} bytes"
+        paper.gzip_name = gzip_fname(stream.read(HEAD_BYTES))
+        return paper
+    raw = stream.read()  # whole member (at most `cap` bytes): one read, one decompress call
+    if raw[:2] == _GZIP_MAGIC:
+        paper.gzip_name = gzip_fname(raw)
+        head, total, data, error = _gunzip(raw, cap, with_data)
     else:
-        head, total, data, error = _raw(first, stream, size, cap, with_data)
+        head, total, data, error = raw[:HEAD_BYTES], len(raw), raw, None
     paper.uncompressed_bytes = total
     if error:
         paper.format, paper.error = "error", error
         return paper
     paper.format = detect_format(head, paper.gzip_name, size=total)
-    paper.data = data
+    paper.data = data if with_data else None
     return paper
 
 
-def _raw(first: bytes, stream, size: int, cap: int, with_data: bool):
-    if size > cap:
-        _drain(stream)
-        return first[:HEAD_BYTES], size, None, f"member size {size} exceeds cap of {cap} bytes"
-    pieces = [first]
-    while block := stream.read(_BLOCK):
-        pieces.append(block)
-    data = b"".join(pieces) if len(pieces) > 1 else first
-    return data[:HEAD_BYTES], len(data), (data if with_data else None), None
+def _gunzip(raw: bytes, cap: int, with_data: bool):
+    """gunzip `raw` in memory, never producing more than `cap` + 1 bytes (a bomb stops there).
 
-
-def _gunzip(first: bytes, stream, cap: int, with_data: bool):
-    """Streamed gunzip of `first` + rest of `stream`, stopping past `cap` output bytes.
-
-    Returns (head, uncompressed_bytes, data|None, error|None). Concatenated gzip members are joined
-    (as gunzip does); zero padding after the data is ignored, other trailing bytes too (with a log).
+    Returns (head, uncompressed_bytes, data|None, error|None). Concatenated gzip members are joined (as
+    gunzip does); zero padding after the data is ignored, other trailing bytes too (with a log).
+    With data, each gzip member is one decompress call (as fast as gzip.decompress); without, output
+    is made and dropped in steps, so memory stays small.
     """
     out: list[bytes] = []
     head = b""
     total = 0
-    dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    buf = first
-    between = False  # after a gzip member's end: another member, zero padding or nothing may follow
+    buf = raw
     try:
         while True:
-            if between:
-                buf = buf.lstrip(b"\0")
-                if not buf:
-                    buf = stream.read(_BLOCK)
-                    if not buf:
-                        break
-                    continue
-                if buf[:2] != _GZIP_MAGIC:
-                    log.debug("ignoring trailing bytes after the gzip data")
+            dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            while True:
+                limit = cap + 1 - total if with_data else min(_STEP, cap + 1 - total)
+                piece = dec.decompress(buf, limit)
+                total += len(piece)
+                if total > cap:
+                    return head, total, None, f"decompressed size exceeds cap of {cap} bytes (gzip bomb?)"
+                if len(head) < HEAD_BYTES:
+                    head += piece[: HEAD_BYTES - len(head)]
+                if with_data and piece:
+                    out.append(piece)
+                if dec.eof:
                     break
-                dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                between = False
-            if not buf:
-                buf = stream.read(_BLOCK)
-            if buf:
-                # max_length bounds memory per step: a bomb never inflates more than cap + 1 MB.
-                piece = dec.decompress(buf, _BLOCK)
-            else:
-                piece = dec.decompress(b"", _BLOCK)  # input is over: take what zlib still holds
-                if not piece and not dec.eof:
-                    return head, total, None, f"truncated gzip data (input ended after {total} decompressed bytes)"
-            total += len(piece)
-            if total > cap:
-                return head, total, None, f"decompressed size exceeds cap of {cap} bytes (gzip bomb?)"
-            if len(head) < HEAD_BYTES:
-                head += piece[: HEAD_BYTES - len(head)]
-            if with_data and piece:
-                out.append(piece)
-            if dec.eof:
-                between = True
-                buf = dec.unused_data
-            else:
                 buf = dec.unconsumed_tail
+                if not buf and len(piece) < limit:  # input used up, output not limited: no end marker
+                    return head, total, None, f"truncated gzip data (input ended after {total} decompressed bytes)"
+            rest = dec.unused_data.lstrip(b"\0")
+            if not rest:
+                break
+            if rest[:2] != _GZIP_MAGIC:
+                log.debug("ignoring %d trailing bytes after the gzip data", len(rest))
+                break
+            buf = rest
     except zlib.error as exc:
         return head, total, None, f"corrupt gzip data after {total} decompressed bytes ({exc})"
-    return head, total, (b"".join(out) if with_data else None), None
-
-
-def _drain(stream) -> None:
-    while stream.read(_BLOCK):
-        pass
+    data = (out[0] if len(out) == 1 else b"".join(out)) if with_data else None
+    return head, total, data, None
 
 
 def gzip_fname(data: bytes) -> str | None:
@@ -260,7 +247,8 @@ def detect_format(head: bytes, gzip_name: str | None = None, *, size: int | None
     if _is_tar(head):
         return "tar"
     stripped = head.lstrip(b"\xef\xbb\xbf").lstrip()
-    if head[:1024].lstrip().startswith(b"%PDF-") or b"%PDF-" in head[:1024] and not _is_text(head[:1024]):
+    # PDF readers accept junk before the header within the first KB; text that mentions %PDF- is not one.
+    if head[:1024].lstrip().startswith(b"%PDF-") or (b"%PDF-" in head[:1024] and not _is_text(head[:1024])):
         return "pdf"
     if stripped.startswith(b"%!") or head[:4] == b"\xc5\xd0\xd3\xc6":  # PostScript, DOS EPS binary header
         return "ps"
