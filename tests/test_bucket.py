@@ -147,3 +147,12 @@ def test_throttling_is_transient_and_retried(bucket_dir, s3_bucket, s3_proxy):
     patient = open_bucket(url, endpoint_url=s3_proxy.endpoint_url, max_attempts=3)
     assert patient.read_bytes(MANIFEST_KEY) == (root / MANIFEST_KEY).read_bytes()
     assert [r.status for r in s3_proxy.gets()] == [503, 500, 200]
+
+
+def test_endpoint_from_the_environment(bucket_dir, s3_bucket, aws_env):
+    root, _ = bucket_dir
+    s3_bucket.upload(root)
+    aws_env.setenv("AWS_ENDPOINT_URL", s3_bucket.endpoint_url)  # how MinIO users often configure it
+    bucket = open_bucket(f"s3://{s3_bucket.name}")
+    assert bucket.endpoint_url == s3_bucket.endpoint_url
+    assert bucket.load_manifest().by_chunk().keys() == {"arXiv_src_2301_001", "arXiv_src_9912_001"}

@@ -169,3 +169,11 @@ def test_progress_line_format():
     line._first_done = 0
     assert line.format(250_000_000, 500_000_000, 10.0) == "c:  50.0% 250.0/500.0 MB 25.0 MB/s ETA 10s"
     assert "ETA --" in line.format(0, 10, 1.0)
+
+
+def test_unwritable_destination_is_a_user_error(bucket_dir, tmp_path):
+    root, manifest = bucket_dir
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(UserError, match="cannot create the download directory"):
+        download_chunk(open_bucket(root), manifest.entries[0], blocker / "sub")

@@ -211,6 +211,10 @@ class S3Bucket(Bucket):
             s3={"addressing_style": "path"} if endpoint_url else {},
         )
         self._client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+        # "Found credentials in environment variables" at INFO on every run is noise in our logs.
+        quiet = logging.getLogger("botocore.credentials")
+        if quiet.level == logging.NOTSET:
+            quiet.setLevel(logging.WARNING)
 
     @property
     def client(self):

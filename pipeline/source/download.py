@@ -52,7 +52,12 @@ def download_chunk(
 ) -> Path:
     """Download `entry.filename` to `dest_dir/<chunk>.tar` (or return it at once if already complete)."""
     dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the download directory {dest_dir}: {exc.strerror or exc}") from None
+    if not os.access(dest_dir, os.W_OK):
+        raise UserError(f"cannot write to the download directory {dest_dir}: choose another with --dest")
     final = dest_dir / f"{entry.chunk}.tar"
     part = final.with_name(final.name + ".part")
     with _locked(final.with_name(final.name + ".lock")):
