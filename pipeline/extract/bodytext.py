@@ -1,0 +1,176 @@
+"""Body paragraphs of a paper as plain text for the LSTM corpora, by cheap regex passes (no parser).
+
+What comes out: one string per paragraph (blank line, `\\par`, sectioning command, or environment
+boundary), whitespace normalised, paragraphs of fewer than `min_words` words dropped. On the way:
+- dropped with their content: floats and tables (`figure`, `table`, `wrapfigure`...), display math
+  (`equation`, `align`, `eqnarray`, `gather`, `multline`, `$$...$$`, `\\[...\\]`), code and verbatim,
+  `tikzpicture`, `algorithm`, the bibliography, `abstract` (the abstract is a text row of its own);
+- dropped with their arguments: `\\label`, `\\footnote`, `\\thanks`, spacing, `\\includegraphics`,
+  title/author block commands, bibliography commands ...;
+- inline math is kept verbatim as `$...$` (`\\(...\\)` becomes `$...$`); `\\cite...` -> "<cit.>",
+  `\\ref`-like -> "<ref>" (the caption placeholders); accents and TeX specials become Unicode; any other command disappears and
+  its braced arguments stay as text (`\\textbf{x}` -> x, `\\emph{x}` -> x).
+User macros should be expanded by the caller first (paper.py does). Cost: a few ms for a 50 KB body,
+against 0.4-0.6 s for a full pylatexenc conversion (bench/extract_latex.py measures both).
+"""
+
+import re
+import unicodedata
+
+from pipeline.extract.captions import CITE_PLACEHOLDER, REF_PLACEHOLDER
+from pipeline.extract.texscan import match_brace, read_optional
+
+_BLOCK_ENVS = (
+    "figure", "figure*", "table", "table*", "wrapfigure", "wraptable", "sidewaysfigure", "sidewaysfigure*",
+    "sidewaystable", "sidewaystable*", "SCfigure", "SCtable", "teaserfigure", "marginfigure", "margintable",
+    "equation", "equation*", "align", "align*", "alignat", "alignat*", "eqnarray", "eqnarray*", "gather",
+    "gather*", "multline", "multline*", "flalign", "flalign*", "displaymath", "math", "subequations",
+    "dmath", "dmath*", "tabular", "tabular*", "tabularx", "longtable", "longtable*", "deluxetable",
+    "deluxetable*", "verbatim", "verbatim*", "Verbatim", "lstlisting", "minted", "algorithm", "algorithm*",
+    "algorithmic", "algorithmic*", "tikzpicture", "pgfpicture", "pspicture", "picture", "thebibliography",
+    "abstract", "comment", "filecontents", "filecontents*", "titlepage", "acks", "CCSXML",
+)
+_BLOCK_RE = re.compile(
+    r"\\begin\s*\{(" + "|".join(re.escape(e) for e in _BLOCK_ENVS) + r")\}.*?(?:\\end\s*\{\1\}|\Z)", re.DOTALL
+)
+_MATH_SPLIT_RE = re.compile(r"(\$\$[^$]*\$\$|\\\[.*?\\\]|(?<!\\)\$[^$]+\$|\\\(.*?\\\))", re.DOTALL)
+_CITE_RE = re.compile(r"\\(?:[cC]ite[a-zA-Z]*|[pP]arencite|[tT]extcite|autocite|footcite|supercite)\*?\s*"
+                      r"(?:\[[^\]]*\]\s*){0,2}\{[^{}]*\}")
+_REF_RE = re.compile(r"\\(?:ref|eqref|autoref|Autoref|cref|Cref|pageref|vref|nameref|subref|labelcref)\*?\s*"
+                     r"\{[^{}]*\}")
+# Headings end a paragraph and are not body text (section titles are metadata of the figures instead).
+_BREAK_CMDS = ("part", "chapter", "section", "subsection", "subsubsection", "paragraph", "subparagraph")
+_DROP_ARG_CMDS = (
+    "label", "footnote", "footnotetext", "thanks", "vspace", "hspace", "vskip", "hskip", "includegraphics",
+    "bibliography", "bibliographystyle", "title", "author", "affiliation", "address", "email", "date",
+    "institute", "keywords", "icmltitle", "icmlauthor", "icmlaffiliation", "icmlcorrespondingauthor",
+    "icmlkeywords", "markboth", "pagestyle", "thispagestyle", "setlength", "addtolength", "setcounter",
+    "addtocounter", "newtheorem", "usepackage", "input", "include", "index", "caption", "captionof",
+    "phantom", "hphantom", "vphantom", "color", "definecolor", "pgfplotsset", "tikzset", "AFdirpush",
+    "AFdirpop", "graphicspath", "DeclareGraphicsExtensions", "orcid", "ead", "corref", "fntext",
+    "runningtitle", "runningauthor", "shorttitle", "shortauthors", "acmConference", "acmYear", "copyrightyear",
+    "acmDOI", "acmISBN", "setcopyright", "received", "accepted", "journal", "volume", "ccsdesc", "doi",
+) + _BREAK_CMDS
+_DROP_ARG_RE = re.compile(r"\\(" + "|".join(_DROP_ARG_CMDS) + r")(?![a-zA-Z])\*?")
+_SECTION_RE = re.compile(r"\\(?:part|chapter|section|subsection|subsubsection|paragraph|subparagraph)\*?"
+                         r"(?![a-zA-Z])\s*(?:\[[^\]]*\])?\s*")
+_ENV_RE = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}(?:\s*\[[^\]\n]{0,80}\])?")
+_ITEM_RE = re.compile(r"\\item(?![a-zA-Z])\s*(?:\[[^\]]*\])?")
+_PAR_RE = re.compile(r"\\par(?![a-zA-Z])")
+_ACCENT_SYM_RE = re.compile(r"\\(['`^\"~=.])\s*(?:\{\s*(\\?[a-zA-Z])\s*\}|(\\?[a-zA-Z]))")
+_ACCENT_LET_RE = re.compile(r"\\([uvHckbdr])(?:\s*\{\s*(\\?[a-zA-Z])\s*\}|\s+([a-zA-Z]))")
+_COMBINING = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304",
+              ".": "\u0307", "u": "\u0306", "v": "\u030c", "H": "\u030b", "c": "\u0327", "k": "\u0328",
+              "b": "\u0331", "d": "\u0323", "r": "\u030a"}
+_SYMBOLS = {
+    "ss": "ß", "o": "ø", "O": "Ø", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "aa": "å", "AA": "Å",
+    "l": "ł", "L": "Ł", "i": "i", "j": "j", "ldots": "…", "dots": "…", "textellipsis": "…", "LaTeX": "LaTeX",
+    "TeX": "TeX", "textendash": "–", "textemdash": "—", "textquoteright": "’", "textquoteleft": "‘",
+    "textasciitilde": "~", "textbackslash": "\\", "textbar": "|", "textless": "<", "textgreater": ">",
+    "S": "§", "P": "¶", "copyright": "©", "textregistered": "®", "texttrademark": "™", "dag": "†",
+    "ddag": "‡", "pounds": "£", "euro": "€", "textdegree": "°", "etal": "et al.", "eg": "e.g.", "ie": "i.e.",
+}
+_SYMBOL_RE = re.compile(r"\\(" + "|".join(sorted(_SYMBOLS, key=len, reverse=True)) + r")(?![a-zA-Z])(?:\{\})?\s?")
+_SPECIAL_RE = re.compile(r"\\([&%$#_{}])")
+_ESCAPED = {"{": "\x02", "}": "\x03"}
+_SPACING_CMD_RE = re.compile(r"\\[,;:!> @/]|\\\\\*?(?:\[[^\]]*\])?|\\(?:newline|linebreak|noindent|"
+                             r"centering|raggedright|raggedleft|clearpage|newpage|pagebreak|smallskip|"
+                             r"medskip|bigskip|maketitle|tableofcontents|appendix|FloatBarrier|"
+                             r"indent|protect|relax|xspace|hfill|vfill|null)(?![a-zA-Z])")
+_CMD_RE = re.compile(r"\\[a-zA-Z@]+\*?(?:\[[^\]\n]{0,80}\])?")
+_PARSPLIT_RE = re.compile(r"\n\s*\n")
+
+
+def _drop_with_args(text: str) -> str:
+    """Remove `\\cmd[opt]{arg}` for commands whose argument is not running text (brace-matched)."""
+    if not _DROP_ARG_RE.search(text):
+        return text
+    out, pos = [], 0
+    for m in _DROP_ARG_RE.finditer(text):
+        if m.start() < pos:
+            continue
+        i = m.end()
+        opt = read_optional(text, i)
+        if opt is not None:
+            i = opt[1]
+        j = i
+        while j < len(text) and text[j] in " \t\n":
+            j += 1
+        end = m.end()
+        if j < len(text) and text[j] == "{":
+            e = match_brace(text, j)
+            end = e if e is not None else m.end()
+            if m.group(1) in ("setlength", "addtolength", "setcounter", "addtocounter", "definecolor",
+                              "markboth", "newtheorem") and e is not None:
+                k = e
+                while k < len(text) and text[k] in " \t\n":
+                    k += 1
+                if k < len(text) and text[k] == "{":
+                    e2 = match_brace(text, k)
+                    end = e2 if e2 is not None else end
+        out.append(text[pos:m.start()])
+        if m.group(1) in _BREAK_CMDS:
+            out.append("\n\n")
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _accent(m: re.Match) -> str:
+    base = (m.group(2) or m.group(3) or "").lstrip("\\")
+    return unicodedata.normalize("NFC", base + _COMBINING[m.group(1)])
+
+
+def reduce_to_text(latex: str) -> str:
+    """LaTeX fragment -> plain text with paragraph breaks as blank lines (rules in the module docstring)."""
+    t = _BLOCK_RE.sub("\n\n", latex)
+    # Split once into text and math pieces (C speed, no per-formula callbacks); the text pieces are reduced
+    # together, joined by a sentinel that no pass touches, then the inline formulas are put back.
+    pieces = _MATH_SPLIT_RE.split(t)
+    if len(pieces) > 1:
+        texts = pieces[0::2]
+        maths = [_inline_math(m) for m in pieces[1::2]]
+        reduced = _reduce_plain("\x00".join(texts)).split("\x00")
+        if len(reduced) == len(texts):
+            out = [reduced[0]]
+            for m, r in zip(maths, reduced[1:], strict=True):
+                out += [m, r]
+            return "".join(out)
+        t = "".join(texts)  # a pass ate a sentinel (should not happen): lose the math, keep the text
+    return _reduce_plain(t)
+
+
+def _inline_math(src: str) -> str:
+    if src.startswith("$$") or src.startswith("\\["):
+        return " "  # display math leaves the sentence
+    if src.startswith("\\("):
+        return "$" + src[2:-2].strip() + "$"
+    return "$" + src[1:-1].strip() + "$"
+
+
+def _reduce_plain(t: str) -> str:
+    t = _CITE_RE.sub(CITE_PLACEHOLDER, t)
+    t = _REF_RE.sub(REF_PLACEHOLDER, t)
+    t = _drop_with_args(t)
+    t = _SECTION_RE.sub("\n\n", t)
+    t = _PAR_RE.sub("\n\n", t)
+    t = _ENV_RE.sub("\n\n", t)
+    t = _ITEM_RE.sub(" ", t)
+    t = _ACCENT_SYM_RE.sub(_accent, t)
+    t = _ACCENT_LET_RE.sub(_accent, t)
+    t = _SYMBOL_RE.sub(lambda m: _SYMBOLS[m.group(1)], t)
+    t = _SPACING_CMD_RE.sub(" ", t)
+    t = _SPECIAL_RE.sub(lambda m: _ESCAPED.get(m.group(1), m.group(1)), t)  # escaped braces survive below
+    t = _CMD_RE.sub("", t)
+    t = t.replace("{", "").replace("}", "").replace("\x02", "{").replace("\x03", "}")
+    return t.replace("---", "—").replace("--", "–").replace("``", "“").replace("''", "”").replace("~", " ")
+
+
+def paragraphs(body_latex: str, *, min_words: int = 5) -> list[str]:
+    """The body's paragraphs as plain text, in order."""
+    out = []
+    for par in _PARSPLIT_RE.split(reduce_to_text(body_latex)):
+        par = " ".join(par.split())
+        if len(par.split()) >= min_words:
+            out.append(par)
+    return out

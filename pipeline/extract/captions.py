@@ -1,0 +1,138 @@
+"""Caption (and title) LaTeX -> plain text, with pylatexenc's LatexNodes2Text and a small custom context.
+
+Rules (what a caption-LSTM and a reader of the dataset see):
+- user macros are expanded first (`\\newcommand{\\ours}{SciFact}` gives "SciFact", not ""), by the
+  caller via `macros.expand_macros`, and `\\xspace` becomes a space where TeX would put one;
+- math is kept verbatim as `$...$` (`\\(...\\)` becomes `$...$`, display math `$$...$$`);
+- `\\ref`, `\\eqref`, `\\autoref`, `\\cref`... become REF_PLACEHOLDER ("<ref>"); every `\\cite`
+  variant becomes CITE_PLACEHOLDER ("<cit.>"): pylatexenc's own conventions, which the sample bucket's
+  ground truth (pipeline/sample/text.py) also uses;
+- changes package: `\\replaced{new}{old}` -> new, `\\added{x}` -> x, `\\deleted{x}` -> "";
+- `\\label`, `\\footnote`, `\\index`, spacing and size commands vanish; `\\textcolor{c}{x}` -> x;
+  `\\url{u}` -> u, `\\href{u}{t}` -> t; unknown macros vanish and their braced arguments stay as text;
+- accents and special characters become Unicode (`\\"o` -> ö, `--` -> –, `~` -> space);
+- whitespace is normalised to single spaces (no-break spaces included), and the text is stripped.
+A caption without any markup skips the parser (most of the cost is pylatexenc's tokenizer: about
+0.5-1 ms for a typical caption, see bench/extract_latex.py).
+"""
+
+import re
+import unicodedata
+from functools import lru_cache
+
+REF_PLACEHOLDER = "<ref>"
+CITE_PLACEHOLDER = "<cit.>"
+_REF_MACROS = ("ref", "eqref", "autoref", "cref", "Cref", "pageref", "vref", "nameref", "subref", "Autoref",
+               "cpageref", "Cpageref", "labelcref", "hyperref")
+_CITE_MACROS = ("cite", "citep", "citet", "citealp", "citealt", "citeauthor", "citeyear", "citeyearpar",
+                "Citep", "Citet", "parencite", "textcite", "autocite", "footcite", "nocite", "citenum",
+                "Cite", "Parencite", "Textcite", "smartcite", "supercite", "citeal")
+_DROP_MACROS = (("label", "{"), ("footnote", "[{"), ("footnotemark", "["), ("index", "{"), ("vspace", "*{"),
+                ("hspace", "*{"), ("phantom", "{"), ("hphantom", "{"), ("vphantom", "{"),
+                ("protect", ""), ("centering", ""), ("xspace", ""), ("linewidth", ""), ("textwidth", ""),
+                ("newline", ""), ("linebreak", "["), ("nolinebreak", "["), ("noindent", ""),
+                ("setlength", "{{"), ("rule", "[{{"), ("raisebox", "{[[{"), ("color", "[{"),
+                ("fontsize", "{{"), ("selectfont", ""), ("AFdirpush", "{"), ("AFdirpop", "{"),
+                ("includegraphics", "*[[{"), ("deleted", "[{"))
+_SPACE_RE = re.compile(r"\s+")
+_XSPACE_RE = re.compile(r"\\xspace(?![a-zA-Z])\s*(?=(.?))")
+_MARKUP_RE = re.compile(r"[\\{}$~`'&%^_#]|--")
+_MATH_RE = re.compile(r"\$\$.+?\$\$|(?<!\\)\$(?:[^$\\]|\\.)+\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
+_PLAIN_RE = re.compile(
+    r"\\(?:begin|end)\s*\{[^{}]*\}"  # environment names
+    r"|\\[uvHckbdrt](?![a-zA-Z])\s*[a-zA-Z]"  # letter accents with an undelimited argument (\\c c)
+    r"|\\['`^\"~=.]\s*[a-zA-Z]"  # symbol accents (\\'e)
+    r"|\\[a-zA-Z@]+\s?|\\."  # other control sequences, with the blank TeX skips after a word
+    r"|([A-Za-z0-9,.;:()!?/=+<>*@| \n]{3,})"  # a plain run: no TeX specials, no ligature characters
+)
+_PUA = 0xF0000  # Supplementary Private Use Area-A: never in real captions
+_PUA_RE = re.compile("[\U000F0000-\U000FFFFD]")
+
+
+@lru_cache(maxsize=1)
+def _converter():
+    from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec
+    from pylatexenc.latex2text import get_default_latex_context_db as l2t_db
+    from pylatexenc.latexwalker import get_default_latex_context_db
+    from pylatexenc.macrospec import MacroSpec
+
+    specs = [MacroSpec(n, "*[[{") for n in _CITE_MACROS] + [MacroSpec(n, "*{") for n in _REF_MACROS]
+    specs += [MacroSpec(n, a) for n, a in _DROP_MACROS]
+    specs += [
+        MacroSpec("replaced", "[{{"), MacroSpec("added", "[{"), MacroSpec("url", "{"), MacroSpec("href", "[{{"),
+        MacroSpec("textcolor", "[{{"), MacroSpec("colorbox", "[{{"), MacroSpec("caption", "*[{"),
+        MacroSpec("mbox", "{"), MacroSpec("text", "{"), MacroSpec("textsc", "{"), MacroSpec("textsf", "{"),
+        MacroSpec("textup", "{"), MacroSpec("texttt", "{"), MacroSpec("underline", "{"),
+        MacroSpec("highlight", "{"), MacroSpec("hl", "{"), MacroSpec("sout", "{"),
+        MacroSpec("resizebox", "*{{{"), MacroSpec("scalebox", "{[{"),
+    ]
+    wdb = get_default_latex_context_db()
+    wdb.add_context_category("arxiv-forge", prepend=True, macros=specs)
+
+    tspecs = [MacroTextSpec(n, REF_PLACEHOLDER) for n in _REF_MACROS]
+    tspecs += [MacroTextSpec(n, CITE_PLACEHOLDER) for n in _CITE_MACROS]
+    tspecs += [MacroTextSpec(n, "") for n, _ in _DROP_MACROS]
+    tspecs += [
+        MacroTextSpec("replaced", "%(2)s"), MacroTextSpec("added", "%(2)s"), MacroTextSpec("url", "%(1)s"),
+        MacroTextSpec("href", "%(3)s"), MacroTextSpec("textcolor", "%(3)s"), MacroTextSpec("colorbox", "%(3)s"),
+        MacroTextSpec("caption", "%(3)s"), MacroTextSpec("resizebox", "%(4)s"), MacroTextSpec("scalebox", "%(3)s"),
+        MacroTextSpec("sout", ""), MacroTextSpec("LaTeX", "LaTeX"), MacroTextSpec("TeX", "TeX"),
+    ]
+    tdb = l2t_db()
+    tdb.add_context_category("arxiv-forge", prepend=True, macros=tspecs)
+    return wdb, LatexNodes2Text(latex_context=tdb, math_mode="verbatim", strict_latex_spaces=True)
+
+
+def _xspace(text: str) -> str:
+    def repl(m: re.Match) -> str:
+        nxt = m.group(1)
+        return " " if nxt and (nxt.isalnum() or nxt in "\\$(`") else ""
+
+    return _XSPACE_RE.sub(repl, text)
+
+
+def normalise_space(text: str) -> str:
+    return _SPACE_RE.sub(" ", text.replace("\u00a0", " ")).strip()
+
+
+@lru_cache(maxsize=4096)
+def latex_to_text(latex: str) -> str:
+    """Plain text of a caption-sized LaTeX fragment (macros already expanded by the caller)."""
+    if not latex or not latex.strip():
+        return ""
+    if not _MARKUP_RE.search(latex):
+        return normalise_space(latex)
+    from pylatexenc.latexwalker import LatexWalker
+
+    if "\\xspace" in latex:
+        latex = _xspace(latex)
+    # Math is kept verbatim, so it need not go through pylatexenc's per-character tokenizer (its main
+    # cost): each formula is swapped for a private-use character and put back afterwards.
+    maths: list[str] = []
+
+    def hide(m: re.Match) -> str:
+        maths.append(m.group(0))
+        return chr(_PUA + len(maths) - 1)
+
+    if "$" in latex or "\\(" in latex or "\\[" in latex:
+        latex = _MATH_RE.sub(hide, latex)
+    # Plain-text runs are passed through the same way: only markup is tokenized by pylatexenc. Control
+    # words, accents and environment names are matched first so that their letters stay with them.
+    latex = _PLAIN_RE.sub(lambda m: hide(m) if m.group(1) else m.group(0), latex)
+    wdb, l2t = _converter()
+    try:
+        nodes, _, _ = LatexWalker(latex, latex_context=wdb, tolerant_parsing=True).get_latex_nodes()
+        text = l2t.nodelist_to_text(nodes)
+    except Exception:  # pylatexenc has odd corners (IndexError on some \def); never lose the caption
+        text = re.sub(r"\\[a-zA-Z@]+\*?|[{}]", " ", latex)
+    if maths:
+        text = _PUA_RE.sub(lambda m: _math_out(maths[ord(m.group(0)) - _PUA]), text)
+    return normalise_space(unicodedata.normalize("NFC", text))
+
+
+def _math_out(src: str) -> str:
+    if src.startswith("\\("):
+        return "$" + src[2:-2] + "$"
+    if src.startswith("\\["):
+        return "$$" + src[2:-2] + "$$"
+    return src

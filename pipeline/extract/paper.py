@@ -1,0 +1,183 @@
+"""LaTeX analysis of one paper: from the in-memory bundle to figure records, title, abstract and paragraphs.
+
+    analysis = analyse_latex(bundle, "2401.00001v1")   # Bundle or plain dict path -> bytes
+    for fig in analysis.figures: print(fig.to_json(analysis.paper_id))
+
+Steps (DESIGN.md "Extraction" 2-5 and 7): main file (mainfile) -> cleaned and flattened document (texclean,
+expand) -> user macros collected from the document and local .sty files, figure-producing macros and
+environments expanded (macros) -> figure environments, sections, \\graphicspath/extension settings
+(figures) -> graphics resolved like pdfTeX (graphics) -> captions to text (captions) -> weak kinds (kind)
+-> body paragraphs (bodytext). Never raises on bad input: problems end up in `warnings` (and in the
+graphic's `status`/`reason`). Rasterising is not done here (see raster.py).
+"""
+
+import re
+from typing import Any
+
+from pipeline.extract.bodytext import paragraphs as body_paragraphs
+from pipeline.extract.bodytext import reduce_to_text
+from pipeline.extract.captions import latex_to_text, normalise_space
+from pipeline.extract.expand import expand_document
+from pipeline.extract.figures import (
+    DocContext,
+    RawFigure,
+    find_figures,
+    parse_extensions,
+    parse_graphicspath,
+    scan_context,
+)
+from pipeline.extract.graphics import GraphicsIndex, resolve_graphic
+from pipeline.extract.kind import figure_kind, section_kind
+from pipeline.extract.macros import (
+    MacroTable,
+    blank_spans,
+    collect_macros,
+    expand_environments,
+    expand_macros,
+    figure_relevant,
+    figure_relevant_envs,
+)
+from pipeline.extract.mainfile import TexSources, find_main_tex
+from pipeline.extract.records import FigureRecord, GraphicRef, LatexAnalysis
+from pipeline.extract.texclean import strip_comments
+from pipeline.extract.texscan import read_group, read_optional, read_star
+
+__all__ = ["analyse_latex", "FigureRecord", "GraphicRef", "LatexAnalysis"]
+
+_BEGIN_DOC_RE = re.compile(r"\\begin\s*\{document\}")
+_END_DOC_RE = re.compile(r"\\end\s*\{document\}")
+_TITLE_RE = re.compile(r"\\(?:title|icmltitle|Title)(?![a-zA-Z])")
+_ABSTRACT_RE = re.compile(r"\\begin\s*\{abstract\}(.*?)\\end\s*\{abstract\}", re.DOTALL)
+_MAX_STY_BYTES = 200_000
+_PGFPLOTS_RE = re.compile(r"\\begin\s*\{(?:axis|semilogxaxis|semilogyaxis|loglogaxis|groupplot)\}")
+
+
+def _files_of(bundle: Any) -> dict[str, bytes]:
+    return bundle if isinstance(bundle, dict) else bundle.files
+
+
+def analyse_latex(bundle: Any, paper_id: str, *, with_paragraphs: bool = True) -> LatexAnalysis:
+    """Figures (document order), title, abstract and body paragraphs of the paper in `bundle`."""
+    files = _files_of(bundle)
+    sources = TexSources(files)
+    choice = find_main_tex(files, sources)
+    result = LatexAnalysis(paper_id, choice.path)
+    if choice.path is None:
+        result.warnings.append("no_main_tex")
+        return result
+    doc = expand_document(choice.path, sources)
+    result.included = doc.included
+    result.encoding = sources.encodings.get(choice.path)
+    result.warnings += doc.warnings + [f"input_missing:{n}" for n in doc.missing]
+
+    table = MacroTable()
+    for sty in doc.styles:  # the author's own macro packages; big ones are real packages, not macros
+        if len(files[sty]) <= _MAX_STY_BYTES:
+            collect_macros(strip_comments(sources.text(sty)), table, record_spans=False)
+    collect_macros(doc.text, table)
+    text = blank_spans(doc.text, table.spans)
+    rel, rel_envs = figure_relevant(table), figure_relevant_envs(table)
+    if rel_envs:
+        text = expand_environments(text, table, rel_envs)
+    if rel:
+        text = expand_macros(text, table, rel)
+
+    b = _BEGIN_DOC_RE.search(text)
+    body_start = b.end() if b else 0
+    e = _END_DOC_RE.search(text, body_start)
+    body_end = e.start() if e else len(text)
+    if b is None:
+        result.warnings.append("no_begin_document")
+
+    ctx = scan_context(text, body_start)
+    index = GraphicsIndex(files)
+    raw = find_figures(text, body_start, body_end)
+    for k, rf in enumerate(raw, start=1):
+        result.figures.append(_record(k, rf, text, ctx, table, index, doc.root))
+
+    result.title = _title(text, table)
+    abstract = _ABSTRACT_RE.search(text, body_start, body_end) or _ABSTRACT_RE.search(text, 0, body_end)
+    if abstract:
+        result.abstract = normalise_space(reduce_to_text(expand_macros(abstract.group(1), table))) or None
+    if with_paragraphs:
+        result.paragraphs = body_paragraphs(expand_macros(text[body_start:body_end], table))
+    return result
+
+
+def _record(k: int, rf: RawFigure, text: str, ctx: DocContext, table: MacroTable, index: GraphicsIndex,
+            root: str) -> FigureRecord:
+    sec = ctx.section_at(rf.start)
+    sec_title = latex_to_text(expand_macros(sec.title_latex, table)) if sec else None
+    rec = FigureRecord(
+        figure_index=k, env=rf.env, label=rf.label, caption_latex=rf.caption_latex,
+        short_caption_latex=rf.short_caption_latex,
+        caption_text=latex_to_text(expand_macros(rf.caption_latex, table)) if rf.caption_latex else None,
+        section_title=sec_title or None,
+        section_kind=section_kind(sec_title, ctx.in_appendix(rf.start)),
+        warnings=list(rf.warnings), start=rf.start, end=rf.end,
+    )
+    sub_text = [latex_to_text(expand_macros(s.caption_latex, table)) if s.caption_latex else None
+                for s in rf.subs]
+    for g in rf.graphics:
+        sub = rf.subs[g.sub] if g.sub is not None else None
+        ref = GraphicRef(as_written=g.as_written, command=g.command)
+        if sub is not None:
+            ref.subcaption_latex = sub.caption_latex
+            ref.subcaption_text = sub_text[g.sub] or None
+            ref.sublabel = sub.label
+        if g.kind == "drawing":
+            _resolve_drawing(ref, g.as_written, index, root)
+        else:
+            _resolve_file(ref, g.as_written, g.pos, ctx, table, index, root)
+        rec.graphics.append(ref)
+    formats = [g.format for g in rec.graphics if g.status == "ok"]
+    n_draw = sum(1 for g in rec.graphics if g.status == "tikz")
+    rec.figure_kind = figure_kind(rec.caption_text, formats, n_draw, len(rec.graphics) - n_draw,
+                                  rf.has_tabular, bool(_PGFPLOTS_RE.search(text, rf.start, rf.end)))
+    return rec
+
+
+def _resolve_file(ref: GraphicRef, name: str, pos: int, ctx: DocContext, table: MacroTable,
+                  index: GraphicsIndex, root: str) -> None:
+    if "\\" in name:
+        name = expand_macros(name, table)
+        name = re.sub(r"\\(?:detokenize|protect|string|relax)(?![a-zA-Z])|[{}]", "", name)
+    gp_arg = ctx.graphicspath_at(pos)
+    gpaths = parse_graphicspath(expand_macros(gp_arg, table)) if gp_arg else []
+    ext_arg = ctx.extensions_at(pos)
+    exts = parse_extensions(expand_macros(ext_arg, table)) if ext_arg else None
+    import_dir = ctx.dir_at(pos)
+    abs_import = (f"{root}/{import_dir}" if root else import_dir) if import_dir else None
+    if "\\" in name:
+        ref.status, ref.reason = "missing", "unexpanded_macro"
+        return
+    res = resolve_graphic(name, index, root=root, graphicspath=gpaths, extensions=exts, import_dir=abs_import)
+    ref.path, ref.format, ref.status, ref.reason, ref.case_fallback = (
+        res.path, res.format, res.status, res.reason, res.case_fallback)
+
+
+def _resolve_drawing(ref: GraphicRef, as_written: str, index: GraphicsIndex, root: str) -> None:
+    ref.status, ref.format = "tikz", "tikz"
+    if ref.command in ("input", "includestandalone"):
+        name = as_written.strip()
+        cands = [name] if ref.command == "input" else [name + ".tex", name]
+        for c in cands:
+            p = f"{root}/{c}" if root else c
+            if p in index.files:
+                ref.path = p
+                return
+        ref.reason = "drawing_source_missing"
+
+
+def _title(text: str, table: MacroTable) -> str | None:
+    m = _TITLE_RE.search(text)
+    if not m:
+        return None
+    i = read_star(text, m.end())
+    opt = read_optional(text, i)
+    if opt is not None:
+        i = opt[1]
+    g = read_group(text, i)
+    if g is None:
+        return None
+    return latex_to_text(expand_macros(g[0], table)) or None
