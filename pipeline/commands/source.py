@@ -117,7 +117,7 @@ def manifest_cmd(args) -> int:
     print(f"chunks    {s['chunks']:,}")
     print(f"items     {s['items']:,}")
     print(f"bytes     {human_bytes(s['bytes'])} ({s['bytes']:,})")
-    print(f"months    {s['first_month'] or '-'} .. {s['last_month'] or '-'} ({months} months)")
+    print(f"months    {s['first_month'] or '-'} .. {s['last_month'] or '-'} ({months} month{'' if months == 1 else 's'})")
     return 0
 
 
@@ -173,12 +173,15 @@ def download_cmd(args) -> int:
         )
     log.info("downloading %d chunks (%s) from %s to %s", len(entries), human_bytes(total), bucket.url, args.dest)
     t0 = time.monotonic()
+    fetched = 0
     for i, entry in enumerate(entries, 1):
-        path = download_chunk(bucket, entry, args.dest, retries=args.retries,
-                              progress=ProgressLine(f"[{i}/{len(entries)}] {entry.chunk}"))
+        line = ProgressLine(f"[{i}/{len(entries)}] {entry.chunk}")
+        path = download_chunk(bucket, entry, args.dest, retries=args.retries, progress=line)
+        fetched += line.fetched
         print(path)
     elapsed = time.monotonic() - t0
-    log.info("done: %d chunks, %s in %.1f s", len(entries), human_bytes(total), elapsed)
+    log.info("done: %d chunks in %s; fetched %s in %.1f s (%.1f MB/s)", len(entries), args.dest,
+             human_bytes(fetched), elapsed, fetched / 1e6 / max(elapsed, 1e-6))
     return 0
 
 

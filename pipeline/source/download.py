@@ -62,9 +62,7 @@ def download_chunk(
     part = final.with_name(final.name + ".part")
     with _locked(final.with_name(final.name + ".lock")):
         if _is_complete(final, entry):
-            log.debug("%s already complete", final)
-            if progress:
-                progress(entry.size, entry.size)
+            log.info("%s: already complete (%d bytes, md5 ok) at %s", entry.chunk, entry.size, final)
             return final
         _check_space(dest_dir, entry.size - (part.stat().st_size if part.exists() else 0), final)
         failures = mismatches = 0
@@ -117,6 +115,8 @@ def _fetch(bucket: Bucket, entry: ManifestEntry, part: Path, progress: Progress 
             while block := fh.read(BLOCK):
                 md5.update(block)
         log.info("%s: resuming at %d of %d bytes", entry.chunk, have, entry.size)
+    if progress:
+        progress(have, entry.size)  # the baseline: a resumed download's rate counts only new bytes
     if have < entry.size:
         with bucket.open(entry.filename, start=have) as src, open(part, "ab") as out:
             done = have
@@ -130,8 +130,6 @@ def _fetch(bucket: Bucket, entry: ManifestEntry, part: Path, progress: Progress 
                     break  # longer than the manifest says: the md5 check rejects it
         if done < entry.size:
             raise TransientBucketError(f"stream ended at {done} of {entry.size} bytes")
-    elif progress:
-        progress(have, entry.size)
     return md5.hexdigest()
 
 
@@ -293,11 +291,16 @@ class ProgressLine:
         self._t0 = time.monotonic()
         self._last = 0.0
         self._first_done: int | None = None
+        self.fetched = 0  # bytes that came over the wire in this run (not resumed ones)
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
+        self.fetched = done - (self._first_done if self._first_done is not None else done)
         if self._first_done is None:
-            self._first_done = done  # a resume starts part-way: rate counts only new bytes
+            # The first call is the starting point (a resume starts part-way): rate counts new bytes only.
+            self._first_done, self._t0, self._last = done, now, now
+            if done < total:
+                return
         if now - self._last < self.every and done < total:
             return
         self._last = now
