@@ -1,0 +1,79 @@
+"""Data-quality checks, computed by reading back what an asset wrote (not from its own counters).
+
+They run inside the asset that writes the data (declared as `check_specs`), so each check result belongs
+to the partition just written.
+"""
+
+import io
+
+import dagster as dg
+
+MAX_ERROR_RATE = 0.2  # share of a chunk's papers that may end in status=error before the check fails
+MIN_CAPTION_RATE = 0.8  # share of figure rows that must have a caption
+
+EXTRACTION_CHECKS = [
+    dg.AssetCheckSpec("error_rate_below_threshold", asset="papers",
+                      description=f"At most {MAX_ERROR_RATE:.0%} of the chunk's papers end in status=error."),
+    dg.AssetCheckSpec("images_decode", asset="figures", description="Every stored PNG of the chunk decodes."),
+    dg.AssetCheckSpec("captions_present", asset="figures",
+                      description=f"At least {MIN_CAPTION_RATE:.0%} of the chunk's figure rows have a caption."),
+    dg.AssetCheckSpec("schema_stable", asset="figures",
+                      description="The chunk's figures files have exactly the declared schema."),
+]
+
+
+def extraction_checks(data_root: str, chunk: str, endpoint_url: str | None = None) -> list[dg.AssetCheckResult]:
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from pipeline.dataset.reader import dataset
+    from pipeline.dataset.schemas import FIGURES_SCHEMA
+
+    papers = dataset(data_root, "papers", chunk=chunk, endpoint_url=endpoint_url).to_table(columns=["status"])
+    statuses = papers.column("status").to_pylist()
+    errors = statuses.count("error")
+    rate = errors / max(len(statuses), 1)
+    results = [dg.AssetCheckResult(
+        check_name="error_rate_below_threshold", asset_key="papers", passed=rate <= MAX_ERROR_RATE,
+        metadata={"error_rate": rate, "errors": errors, "papers": len(statuses)},
+    )]
+    fig_ds = dataset(data_root, "figures", chunk=chunk, endpoint_url=endpoint_url)
+    figs = fig_ds.to_table(columns=["figure_id", "caption_text", "image"])
+    bad, checked = [], 0
+    for fid, img in zip(figs.column("figure_id").to_pylist(), figs.column("image").to_pylist(), strict=True):
+        if img is None:
+            continue
+        checked += 1
+        try:
+            with Image.open(io.BytesIO(img["bytes"])) as im:
+                im.load()
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is a failed check
+            bad.append(f"{fid}: {exc}")
+    results.append(dg.AssetCheckResult(
+        check_name="images_decode", asset_key="figures", passed=not bad,
+        metadata={"images_checked": checked, "undecodable": len(bad), "examples": "\n".join(bad[:5])},
+    ))
+    captions = figs.column("caption_text").to_pylist()
+    with_caption = sum(1 for c in captions if c and c.strip())
+    cap_rate = with_caption / len(captions) if captions else 1.0
+    results.append(dg.AssetCheckResult(
+        check_name="captions_present", asset_key="figures", passed=cap_rate >= MIN_CAPTION_RATE,
+        severity=dg.AssetCheckSeverity.WARN, metadata={"caption_rate": cap_rate, "rows": len(captions)},
+    ))
+    # The dataset is opened with the declared schema, so read each file's own footer to compare.
+    files = [f for f in getattr(fig_ds, "files", []) if f"chunk={chunk}/" in f]
+    missing, changed = set(), set()
+    for path in files:
+        actual = pq.read_schema(path, filesystem=fig_ds.filesystem)
+        for f in FIGURES_SCHEMA:
+            if f.name not in actual.names:
+                if f.name not in ("primary_category", "chunk"):  # hive columns may live in the path only
+                    missing.add(f.name)
+            elif not actual.field(f.name).type.equals(f.type):
+                changed.add(f.name)
+    results.append(dg.AssetCheckResult(
+        check_name="schema_stable", asset_key="figures", passed=not missing and not changed,
+        metadata={"files": len(files), "missing_columns": ", ".join(sorted(missing)),
+                  "changed_types": ", ".join(sorted(changed))},
+    ))
+    return results

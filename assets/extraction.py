@@ -1,0 +1,81 @@
+"""Extraction: one chunk tar -> its rows of the papers, figures and text tables (one multi-asset)."""
+
+import dagster as dg
+
+from assets.checks import EXTRACTION_CHECKS, extraction_checks
+from assets.metadata_values import md_table
+from assets.partitions import chunk_partitions
+from assets.resources import Compute, DataLake, SourceBucket
+
+_LATEST_METADATA = dg.AssetDep("arxiv_metadata", partition_mapping=dg.LastPartitionMapping())
+
+
+class ExtractConfig(dg.Config):
+    max_side: int = 512  # stored image long side in pixels
+    paper_timeout_s: float = 120.0
+
+
+@dg.multi_asset(
+    name="chunk_extract",
+    partitions_def=chunk_partitions,
+    specs=[
+        dg.AssetSpec("papers", deps=["source_chunk", _LATEST_METADATA], kinds={"parquet"}, group_name="extraction",
+                     description="One row per paper of the chunk: status (ok, no_figures, pdf_only, ...) and reason."),
+        dg.AssetSpec("figures", deps=["source_chunk", _LATEST_METADATA], kinds={"parquet"}, group_name="extraction",
+                     description="One row per graphic: caption, labels, section, PNG image (HF-style struct)."),
+        dg.AssetSpec("text", deps=["source_chunk", _LATEST_METADATA], kinds={"parquet"}, group_name="extraction",
+                     description="Titles, abstracts, captions and body paragraphs as plain text, by field."),
+    ],
+    check_specs=EXTRACTION_CHECKS,
+)
+def chunk_extract(
+    context: dg.AssetExecutionContext, config: ExtractConfig, bucket: SourceBucket, lake: DataLake,
+    compute: Compute,
+):
+    """Extract every paper of one chunk in a process pool (per-paper time and memory limits)."""
+    import dataclasses
+
+    from pipeline.extract.chunk import extract_chunk, load_metadata_for_chunk
+    from pipeline.extract.limits import DEFAULT_LIMITS
+
+    chunk = context.partition_key
+    b = bucket.open()
+    entry = b.load_manifest().by_chunk()[chunk]
+    tar = b.local_path(entry.filename)
+    if tar is None:
+        tar = lake.local("chunks") / f"{chunk}.tar"
+        if not tar.exists():
+            raise dg.Failure(f"{tar} is missing: materialise source_chunk[{chunk}] first")
+    meta_path = lake.local("metadata") / "metadata.parquet"
+    metadata = load_metadata_for_chunk(meta_path, [entry.yymm]) if meta_path.exists() else {}
+    if not metadata:
+        context.log.warning(f"no metadata for {chunk}: papers go to primary_category=unknown; "
+                            "materialise arxiv_metadata first")
+    limits = dataclasses.replace(DEFAULT_LIMITS, max_side=config.max_side, paper_timeout_s=config.paper_timeout_s)
+    last = [0]
+
+    def progress(done: int, summary) -> None:
+        if done - last[0] >= 50 or done == entry.num_items:
+            last[0] = done
+            context.log.info(f"{chunk}: {done}/{entry.num_items} papers, {summary.figures} figures, "
+                             f"{summary.errors_total()} errors")
+
+    s = extract_chunk(tar, lake.root, workers=compute.extract_workers(), limits=limits, metadata=metadata,
+                      progress=progress, chunk=chunk, endpoint_url=lake.endpoint_url)
+    error_rate = s.by_status.get("error", 0) / max(s.papers, 1)
+    timing = {k: round(v, 2) for k, v in s.timings.items()}
+    common = {"chunk": chunk, "seconds": round(s.seconds, 1)}
+    yield dg.MaterializeResult(asset_key="papers", metadata={
+        **common, "papers": s.papers, "error_rate": round(error_rate, 4),
+        "papers_per_s": round(s.papers / max(s.seconds, 1e-6), 2),
+        "by_status": dg.MetadataValue.md(md_table([{"status": k, "papers": v} for k, v in s.by_status.items()])),
+        "errors_by_reason": dg.MetadataValue.md(md_table(
+            [{"reason": k, "papers": v} for k, v in s.errors_by_reason.items()])),
+        "cpu_seconds_by_stage": dg.MetadataValue.json(timing),
+    })
+    yield dg.MaterializeResult(asset_key="figures", metadata={
+        **common, "figures": s.figures, "graphics": s.graphics, "images": s.images,
+        "image_rate": round(s.images / max(s.graphics, 1), 4),
+    })
+    yield dg.MaterializeResult(asset_key="text", metadata={**common, "rows": s.text_rows})
+    yield from extraction_checks(lake.root, chunk, lake.endpoint_url)
