@@ -98,9 +98,15 @@ def _extract_one(source: Path, args) -> bool:
 
     analysis = analyse_latex(bundle, paper_id)
     if not analysis.main_tex:
-        print(f"arxiv-forge: {source}: no LaTeX main file found ({len(bundle.files)} files); no figures",
-              file=sys.stderr)
-        return True
+        from pipeline.extract.chunk import no_tex_status
+
+        status, reason = no_tex_status(bundle)
+        if status == "pdf_only":
+            if not args.json:
+                print(f"{paper_id}: PDF-only submission ({reason}): no figures")
+            return True
+        print(f"arxiv-forge: error: {source}: no LaTeX source: {reason}", file=sys.stderr)
+        return False
     cache: dict[str, object] = {}
     n_graphics = n_images = 0
     for fig in analysis.figures:

@@ -136,7 +136,7 @@ _NO_SOURCE_REASONS = {
 }
 
 
-def _no_tex_status(bundle: Bundle) -> tuple[str, str]:
+def no_tex_status(bundle: Bundle) -> tuple[str, str]:
     """Status of a bundle with no usable main .tex: pdf_only when it only ships a PDF, else no_source."""
     names = [p.lower() for p in bundle.files]
     if names and any(n.endswith(".pdf") for n in names) and not any(n.endswith(".tex") for n in names):
@@ -187,7 +187,7 @@ def process_paper(task: PaperTask) -> PaperResult:
     timings["analysis"] = time.perf_counter() - t0
     main_tex = _g(analysis, "main_tex")
     if not main_tex:
-        status, reason = _no_tex_status(bundle)
+        status, reason = no_tex_status(bundle)
         return done(_paper_row(task, status, reason, n_skipped_members=skipped))
 
     figures = list(_g(analysis, "figures") or [])

@@ -49,6 +49,7 @@ def _worker_main(conn: Connection, func: Callable[[Any], Any], memory_bytes: int
         except (ValueError, OSError):
             pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    conn.send("ready")  # start-up (imports) must not count against the first task's deadline
     while True:
         try:
             msg = conn.recv()
@@ -78,6 +79,7 @@ class _Slot:
         self.proc.start()
         child.close()
         self.conn: Connection = parent
+        self.ready = False
         self.task: int | None = None
         self.started = 0.0
         self.done = 0
@@ -132,91 +134,126 @@ def run_pool(
     memory_bytes: int | None = None,
     max_tasks_per_child: int = 200,
     max_pending: int | None = None,
+    boot_timeout_s: float = 120.0,
 ) -> Iterator[TaskOutcome]:
     """Apply a picklable module-level `func` to each item in worker processes; yield outcomes in input order.
 
     `items` is consumed lazily: at most `max_pending` (default 4 x workers) tasks are in flight or waiting
-    to be yielded, so a chunk's papers are never all in memory at once.
+    to be yielded, so a chunk's papers are never all in memory at once. A task's clock starts when a
+    started worker receives it.
     """
-    workers = max(1, int(workers))
-    max_pending = max_pending or 4 * workers
-    ctx = _context()
+    pool = _Pool(func, max(1, int(workers)), timeout_s, memory_bytes, max_tasks_per_child, boot_timeout_s)
+    max_pending = max_pending or 4 * pool.size
     it = iter(items)
     exhausted = False
-    slots: list[_Slot] = []
     queue: list[tuple[int, Any]] = []  # read from `items`, not yet handed to a worker
     finished: dict[int, TaskOutcome] = {}
-    next_index = 0  # next input index to read
-    next_yield = 0
+    next_index = next_yield = 0
     try:
-        slots = [_Slot(ctx, func, memory_bytes) for _ in range(workers)]
         while True:
-            # Read ahead only as far as the pending bound allows.
-            while not exhausted and next_index - next_yield < max_pending and len(queue) < workers:
+            while not exhausted and next_index - next_yield < max_pending and len(queue) < pool.size:
                 try:
                     queue.append((next_index, next(it)))
                     next_index += 1
                 except StopIteration:
                     exhausted = True
-            for i, slot in enumerate(slots):
-                if slot.task is None and queue:
-                    index, payload = queue.pop(0)
-                    try:
-                        slot.conn.send((index, payload))
-                    except (OSError, BrokenPipeError):  # the idle worker died: replace it, requeue
-                        slot.kill()
-                        slots[i] = slot = _Slot(ctx, func, memory_bytes)
-                        slot.conn.send((index, payload))
-                    slot.task, slot.started = index, time.monotonic()
+            pool.dispatch(queue)
             while next_yield in finished:
                 yield finished.pop(next_yield)
                 next_yield += 1
-            busy = [s for s in slots if s.task is not None]
-            if not busy:
-                if exhausted and not queue:
-                    break
-                continue
-            now = time.monotonic()
-            wait_s = max(0.0, min(s.started + timeout_s for s in busy) - now)
-            ready = wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], timeout=wait_s)
-            now = time.monotonic()
-            for i, slot in enumerate(slots):
-                if slot.task is None:
-                    continue
-                index, elapsed = slot.task, now - slot.started
-                outcome = None
-                if slot.conn in ready:
-                    try:
-                        _, ok, value, error = slot.conn.recv()
-                        outcome = TaskOutcome(index, ok, value, error, elapsed)
-                    except (EOFError, OSError):
-                        slot.proc.join(1)
-                        outcome = TaskOutcome(index, False, None, _describe_exit(slot.proc.exitcode), elapsed)
-                        slot.kill()
-                        slots[i] = _Slot(ctx, func, memory_bytes)
-                    else:
-                        slot.task = None
-                        slot.done += 1
-                        if slot.done >= max_tasks_per_child:
-                            slot.stop()
-                            slots[i] = _Slot(ctx, func, memory_bytes)
-                elif slot.proc.sentinel in ready:
-                    slot.proc.join(1)
-                    outcome = TaskOutcome(index, False, None, _describe_exit(slot.proc.exitcode), elapsed)
-                    slot.kill()
-                    slots[i] = _Slot(ctx, func, memory_bytes)
-                elif elapsed >= timeout_s:
-                    outcome = TaskOutcome(index, False, None, f"timeout after {timeout_s:g} s", elapsed)
-                    slot.kill()
-                    slots[i] = _Slot(ctx, func, memory_bytes)
-                if outcome is not None:
-                    finished[index] = outcome
+            if exhausted and not queue and not pool.busy():
+                break
+            for outcome in pool.poll():
+                finished[outcome.index] = outcome
         while next_yield in finished:
             yield finished.pop(next_yield)
             next_yield += 1
     finally:
-        for slot in slots:
-            if slot.task is None:
+        pool.close()
+
+
+class _Pool:
+    def __init__(self, func, size: int, timeout_s: float, memory_bytes: int | None, max_tasks: int, boot_s: float):
+        self.func, self.size, self.timeout_s = func, size, timeout_s
+        self.memory_bytes, self.max_tasks, self.boot_s = memory_bytes, max_tasks, boot_s
+        self.ctx = _context()
+        self.boot_failures = 0
+        self.slots = [self._new() for _ in range(size)]
+
+    def _new(self) -> _Slot:
+        slot = _Slot(self.ctx, self.func, self.memory_bytes)
+        slot.started = time.monotonic()  # boot clock until "ready"
+        return slot
+
+    def busy(self) -> bool:
+        return any(s.task is not None for s in self.slots)
+
+    def dispatch(self, queue: list[tuple[int, Any]]) -> None:
+        for i, slot in enumerate(self.slots):
+            if not queue or not slot.ready or slot.task is not None:
+                continue
+            index, payload = queue[0]
+            try:
+                slot.conn.send((index, payload))
+            except (OSError, BrokenPipeError):  # the idle worker died: replace it, keep the task queued
+                slot.kill()
+                self.slots[i] = self._new()
+                continue
+            queue.pop(0)
+            slot.task, slot.started = index, time.monotonic()
+
+    def poll(self) -> list[TaskOutcome]:
+        """Wait for the next event (a result, a worker ready or dead, a deadline); return finished tasks."""
+        now = time.monotonic()
+        deadlines = [s.started + (self.timeout_s if s.ready else self.boot_s) for s in self.slots
+                     if s.task is not None or not s.ready]
+        wait_s = max(0.0, min(deadlines) - now) if deadlines else None
+        ready = wait([s.conn for s in self.slots] + [s.proc.sentinel for s in self.slots], timeout=wait_s)
+        now = time.monotonic()
+        out = []
+        for i, slot in enumerate(self.slots):
+            index, elapsed = slot.task, now - slot.started
+            failure = None
+            if slot.conn in ready:
+                try:
+                    msg = slot.conn.recv()
+                except (EOFError, OSError):
+                    slot.proc.join(1)
+                    failure = _describe_exit(slot.proc.exitcode)
+                else:
+                    if msg == "ready":
+                        slot.ready, self.boot_failures = True, 0
+                        continue
+                    _, ok, value, error = msg
+                    out.append(TaskOutcome(index, ok, value, error, elapsed))
+                    slot.task = None
+                    slot.done += 1
+                    if slot.done >= self.max_tasks:
+                        slot.stop()
+                        self.slots[i] = self._new()
+                    continue
+            elif slot.proc.sentinel in ready:
+                slot.proc.join(1)
+                failure = _describe_exit(slot.proc.exitcode)
+            elif slot.task is not None and elapsed >= self.timeout_s:
+                failure = f"timeout after {self.timeout_s:g} s"
+            elif not slot.ready and elapsed >= self.boot_s:
+                failure = f"worker did not start within {self.boot_s:g} s"
+            if failure is None:
+                continue
+            slot.kill()
+            self.slots[i] = self._new()
+            if index is not None:
+                out.append(TaskOutcome(index, False, None, failure, elapsed))
+            else:  # died while starting: a broken environment, not a bad paper
+                self.boot_failures += 1
+                if self.boot_failures >= 3 * self.size:
+                    raise RuntimeError(f"worker processes keep failing to start: {failure}")
+        return out
+
+    def close(self) -> None:
+        for slot in self.slots:
+            if slot.task is None and slot.ready:
                 slot.stop()
             else:
                 slot.kill()
