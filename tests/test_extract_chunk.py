@@ -52,7 +52,7 @@ def _targz(files: dict[str, bytes], extra=None) -> bytes:
 
 def _doc(body: str, preamble: str = "") -> bytes:
     return (f"\\documentclass{{article}}\n\\usepackage{{graphicx}}\n{preamble}\n\\begin{{document}}\n"
-            f"\\title{{A paper}}\n\\maketitle\n{body}\n\\end{{document}}\n").encode("utf-8")
+            f"\\title{{A paper}}\n\\maketitle\n{body}\n\\end{{document}}\n").encode()
 
 
 FIG_PAPER = _doc(r"""
