@@ -27,7 +27,7 @@ _REF_MACROS = ("ref", "eqref", "autoref", "cref", "Cref", "pageref", "vref", "na
 _CITE_MACROS = ("cite", "citep", "citet", "citealp", "citealt", "citeauthor", "citeyear", "citeyearpar",
                 "Citep", "Citet", "parencite", "textcite", "autocite", "footcite", "nocite", "citenum",
                 "Cite", "Parencite", "Textcite", "smartcite", "supercite", "citeal")
-_DROP_MACROS = (("label", "{"), ("footnote", "[{"), ("footnotemark", "["), ("index", "{"), ("vspace", "*{"),
+_DROP_MACROS = (("label", "{"), ("footnote", "[{"), ("thanks", "{"), ("footnotemark", "["), ("index", "{"), ("vspace", "*{"),
                 ("hspace", "*{"), ("phantom", "{"), ("hphantom", "{"), ("vphantom", "{"),
                 ("protect", ""), ("centering", ""), ("xspace", ""), ("linewidth", ""), ("textwidth", ""),
                 ("newline", ""), ("linebreak", "["), ("nolinebreak", "["), ("noindent", ""),

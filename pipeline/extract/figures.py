@@ -40,7 +40,7 @@ _SUB_RE = re.compile(r"\\begin\s*\{(subfigure)\}|\\(subfloat|subfigure|sidesubfl
                      r"(?![a-zA-Z])")
 _TOKEN_RE = re.compile(
     r"\\(includegraphics|epsfig|psfig|epsfbox|epsffile|plotone|plottwo|plotfiddle|includesvg|includestandalone"
-    r"|caption|captionof|figcaption|label|input)(?![a-zA-Z])"
+    r"|caption|captionof|subcaption|figcaption|label|input)(?![a-zA-Z])"
     r"|\\begin\s*\{(" + "|".join(DRAWING_ENVS) + r")\}"
 )
 _EPSFIG_FILE_RE = re.compile(r"(?:^|,)\s*(?:file|figure)\s*=\s*([^,]+)")
@@ -85,6 +85,7 @@ class RawFigure:
     subs: list[RawSub] = field(default_factory=list)
     has_tabular: bool = False
     warnings: list[str] = field(default_factory=list)
+    caption_positions: list[int] = field(default_factory=list)  # of main captions
 
 
 @dataclass
@@ -188,13 +189,16 @@ def find_figures(text: str, body_start: int, body_end: int | None = None) -> lis
     body_end = len(text) if body_end is None else body_end
     figs: list[RawFigure] = []
     pos = body_start
+    never_closed: dict[str, int] = {}  # env -> position after which no \end{env} exists (hostile input)
     while True:
         m = _FIG_BEGIN_RE.search(text, pos, body_end)
         if m is None:
             break
         env = m.group(1)
         inner_start = _skip_env_args(text, m.end(), env)
-        end = find_env_end(text, env, m.end())
+        end = None if m.end() >= never_closed.get(env, len(text) + 1) else find_env_end(text, env, m.end())
+        if end is None:
+            never_closed[env] = min(never_closed.get(env, len(text) + 1), m.end())
         warnings = []
         if end is None:  # unclosed: up to the next figure or the end of the body
             nxt = _FIG_BEGIN_RE.search(text, m.end(), body_end)
@@ -202,13 +206,43 @@ def find_figures(text: str, body_start: int, body_end: int | None = None) -> lis
             warnings.append("unclosed_environment")
         fig = RawFigure(env, m.start(), end[1], warnings=warnings)
         _fill(fig, text, inner_start, end[0])
-        if env == "wrapfloat":
-            fig.env = "wrapfloat"
-        figs.append(fig)
+        figs += _split_side_by_side(fig, text, inner_start, end[0])
         pos = end[1]
     figs += _loose_captions(text, body_start, body_end, figs)
     figs.sort(key=lambda f: f.start)
     return figs
+
+
+def _split_side_by_side(fig: RawFigure, text: str, a: int, b: int) -> list[RawFigure]:
+    """One float with several main captions, each in its own minipage, is several numbered figures
+    (LaTeX numbers every \\caption): split it so that each graphic keeps its own caption."""
+    if len(fig.caption_positions) < 2:
+        return [fig]
+    all_boxes = _minipages(text, a, b)
+    boxes = [s for s in all_boxes if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in all_boxes)]
+    owner = []
+    for p in fig.caption_positions:
+        inside = [k for k, (s, e) in enumerate(boxes) if s <= p < e]
+        owner.append(inside[0] if inside else None)
+    if None in owner or len(set(owner)) != len(owner):
+        return [fig]
+    parts = []
+    for k in sorted(set(owner)):
+        s, e = boxes[k]
+        part = RawFigure(fig.env, s, e, warnings=["split_from_multi_caption_float"])
+        _fill(part, text, s, e)
+        parts.append(part)
+    return parts
+
+
+def _minipages(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    out = []
+    for m in re.finditer(r"\\begin\s*\{minipage\}", text[a:b]):
+        s = a + m.start()
+        end = find_env_end(text, "minipage", a + m.end())
+        if end is not None and end[1] <= b:
+            out.append((s, end[1]))
+    return out
 
 
 def _skip_env_args(text: str, i: int, env: str) -> int:
@@ -261,8 +295,10 @@ def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
                 continue  # an annotated image: the included graphic is the figure
             fig.graphics.append(RawGraphic(m.group(2), m.group(2), p, "drawing", sub))
             continue
-        if cmd in ("caption", "captionof", "figcaption"):
+        if cmd in ("caption", "captionof", "figcaption", "subcaption"):
             i = m.end()
+            if cmd == "subcaption" and sub is None:
+                continue  # a \subcaption outside any sub-figure box has nothing to caption
             if cmd == "captionof":
                 g = read_group(text, i)
                 if g is None or g[0].strip() not in ("figure", "subfigure"):
@@ -281,6 +317,7 @@ def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
                 fig.subs[sub].caption_latex = g[0].strip()
             elif sub is None:
                 main_caps.append((g[0].strip(), short[0].strip() if short else None))
+                fig.caption_positions.append(p)
             continue
         if cmd == "label":
             g = read_group(text, m.end())
@@ -394,6 +431,16 @@ def _find_subs(text: str, a: int, b: int) -> list[RawSub]:
         caption = opts[-1].strip() if opts else None
         subs.append(RawSub(m.start(), stop, caption if caption else None))
         pos = stop
+    # subcaption's \subcaption{...} / \captionof{subfigure}{...} inside minipages: each minipage is a sub-figure
+    for m in re.finditer(r"\\subcaption(?![a-zA-Z])|\\captionof\s*\{\s*subfigure\s*\}", text[a:b]):
+        p = a + m.start()
+        if any(s.start <= p < s.end for s in subs):
+            continue
+        boxes = [(s, e) for s, e in _minipages(text, a, b) if s <= p < e]
+        if boxes:
+            s, e = min(boxes, key=lambda se: se[1] - se[0])
+            subs.append(RawSub(s, e))
+    subs.sort(key=lambda s: s.start)
     return subs
 
 

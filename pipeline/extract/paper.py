@@ -141,7 +141,9 @@ def _resolve_file(ref: GraphicRef, name: str, pos: int, ctx: DocContext, table: 
                   index: GraphicsIndex, root: str) -> None:
     if "\\" in name:
         name = expand_macros(name, table)
-        name = re.sub(r"\\(?:detokenize|protect|string|relax)(?![a-zA-Z])|[{}]", "", name)
+        name = re.sub(r"\\(?:detokenize|protect|string|relax)(?![a-zA-Z])", "", name)
+    if "{" in name:  # grouping braces protect dots: {{c.d}.pdf} is c.d.pdf
+        name = name.replace("{", "").replace("}", "")
     gp_arg = ctx.graphicspath_at(pos)
     gpaths = parse_graphicspath(expand_macros(gp_arg, table)) if gp_arg else []
     ext_arg = ctx.extensions_at(pos)

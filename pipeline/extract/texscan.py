@@ -21,10 +21,15 @@ def skip_ws(text: str, i: int) -> int:
     return i
 
 
-def match_brace(text: str, i: int) -> int | None:
-    """`text[i]` is `{`: index just past its matching `}`, or None if it never closes."""
+# No argument we read is longer than this: an unclosed brace costs a bounded scan, not one to the end of
+# a hostile multi-megabyte file for every token that opens one.
+MAX_ARG_CHARS = 200_000
+
+
+def match_brace(text: str, i: int, limit: int = MAX_ARG_CHARS) -> int | None:
+    """`text[i]` is `{`: index just past its matching `}`, or None if it never closes (within `limit`)."""
     depth = 0
-    for m in _BRACE_TOK.finditer(text, i):
+    for m in _BRACE_TOK.finditer(text, i, i + limit):
         t = m.group(0)
         if t == "{":
             depth += 1
@@ -35,10 +40,10 @@ def match_brace(text: str, i: int) -> int | None:
     return None
 
 
-def match_bracket(text: str, i: int) -> int | None:
+def match_bracket(text: str, i: int, limit: int = 20_000) -> int | None:
     """`text[i]` is `[`: index just past the `]` that ends this optional argument, or None."""
     depth = 0
-    for m in _BRACKET_TOK.finditer(text, i + 1):
+    for m in _BRACKET_TOK.finditer(text, i + 1, i + limit):
         t = m.group(0)
         if t == "{":
             depth += 1
