@@ -32,6 +32,7 @@ DEFAULT_MAX_PAPER_BYTES = 256 << 20
 HEAD_BYTES = 4096  # what format detection looks at
 WITHDRAWN_MAX_BYTES = 4096  # a withdrawal notice is a few lines; a real paper mentioning one is not
 _BLOCK = 1 << 20
+_TAR_BUFSIZE = 64 << 10  # tarfile's stream buffer: big ones cost a copy of the rest after every header read
 _STEP = 4 << 20  # decompression step when the data is not kept
 _GZIP_MAGIC = b"\x1f\x8b"
 _YYMM_RE = re.compile(r"^\d{4}$")
@@ -93,7 +94,7 @@ def iter_chunk(
 def _iter_stream(fh: BinaryIO, label: str, cap: int, with_data: bool) -> Iterator[PaperSource]:
     count = 0
     try:
-        archive = tarfile.open(fileobj=fh, mode="r|", bufsize=_BLOCK)
+        archive = tarfile.open(fileobj=fh, mode="r|", bufsize=_TAR_BUFSIZE)
     except tarfile.TarError as exc:
         raise ChunkError(f"{label} is not a readable tar ({exc}); is it a chunk tar (arXiv_src_YYMM_NNN.tar)?") from None
     with archive:
