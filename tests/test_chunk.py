@@ -191,6 +191,8 @@ def test_detect_format_edge_cases():
     assert detect_format(b"\xc5\xd0\xd3\xc6" + bytes(28)) == "ps"
     assert detect_format(b"") == "unknown"
     assert detect_format(b"just some words\n") == "unknown"
+    assert detect_format(b"This submission has been withdrawn by arXiv administrators.\n") == "withdrawn"
+    assert detect_format(b"\\section{Intro} The claim was later withdrawn in [3].") == "tex"  # mention, not notice
     long_tex = b"\\documentclass{article} This paper has been withdrawn in v1 but not here." + b" x" * 5000
     assert detect_format(long_tex, size=len(long_tex)) == "tex"  # long papers are not stubs
     assert gzip_fname(gz(b"x", "9901011.tar")) == "9901011.tar"

@@ -46,9 +46,11 @@ _TEX_HINTS = re.compile(
     rb"def\\|newcommand|renewcommand|usepackage|magnification|relax|font\\|catcode|baselineskip|"
     rb"hsize|vsize|parindent|centerline|bye\b|maketitle|abstract|textbf|bf\b|it\b|rm\b|hfill|vskip)"
 )
+# Withdrawal notices: "This paper has been withdrawn by the author due to ...", "This submission has been
+# withdrawn by arXiv administrators ...". Only tiny payloads are checked (WITHDRAWN_MAX_BYTES).
 _WITHDRAWN_TEXT = re.compile(
-    rb"(paper|article|manuscript|submission|preprint|version|e-?print)\s+(has\s+been|is|was)\s+withdrawn"
-    rb"|withdrawn\s+by\s+the\s+author|\\?withdrawn\b",
+    rb"(paper|article|manuscript|submission|preprint|version|e-?print|work)\s+(has\s+been|is\s+being|is|was)\s+withdrawn"
+    rb"|withdrawn\s+by\s+(the\s+)?(authors?|submitter|arxiv)",
     re.IGNORECASE,
 )
 
