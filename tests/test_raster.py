@@ -214,3 +214,12 @@ def test_eps_cannot_write_or_read_files(tmp_path):
     leak = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n(/etc/passwd) (r) file 100 string readstring pop pop showpage\n"
     r = rasterize(leak, "eps")
     assert r.status == "error" and "invalidfileaccess" in r.reason
+
+
+@needs_gs
+def test_plain_postscript_with_bounding_box_is_cropped_to_it():
+    ps = b"%!PS-Adobe-3.0\n%%BoundingBox: 100 500 300 600\n0 0 1 setrgbcolor 100 500 200 100 rectfill showpage\n"
+    r = rasterize(ps, "ps")
+    out = _decode(r.png)
+    assert abs(out.width - 512) <= 2 and abs(out.height - 256) <= 2  # the box, not the letter page
+    assert out.getpixel((out.width // 2, out.height // 2))[2] > 200
