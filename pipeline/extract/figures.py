@@ -8,6 +8,7 @@ Figures: `figure`, `figure*`, `wrapfigure`, `wrapfloat{figure}`, `sidewaysfigure
 environment, e.g. a minipage, is the figure); AASTeX `\\figcaption[file]{...}` outside them.
 Graphics: `\\includegraphics` (up to two optional arguments, spread over lines), `\\epsfig`/`\\psfig`
 (`file=`/`figure=`), `\\epsfbox`/`\\epsffile`, `\\plotone`/`\\plottwo`/`\\plotfiddle`, `\\includesvg`,
+`\\special{psfile=...}`,
 and drawings without a file: outermost `tikzpicture`/`pgfpicture`/`pspicture`/`picture` environments
 (unless they wrap an `\\includegraphics`), `\\input{x.tikz|x.pgf}` and `\\includestandalone`.
 Sub-figures: `subfigure` environments (subcaption), `\\subfloat[list][caption]{body}` (subfig),
@@ -40,10 +41,11 @@ _SUB_RE = re.compile(r"\\begin\s*\{(subfigure)\}|\\(subfloat|subfigure|sidesubfl
                      r"(?![a-zA-Z])")
 _TOKEN_RE = re.compile(
     r"\\(includegraphics|epsfig|psfig|epsfbox|epsffile|plotone|plottwo|plotfiddle|includesvg|includestandalone"
-    r"|caption|captionof|subcaption|figcaption|label|input)(?![a-zA-Z])"
+    r"|caption|captionof|subcaption|figcaption|label|input|special)(?![a-zA-Z])"
     r"|\\begin\s*\{(" + "|".join(DRAWING_ENVS) + r")\}"
 )
 _EPSFIG_FILE_RE = re.compile(r"(?:^|,)\s*(?:file|figure)\s*=\s*([^,]+)")
+_PSFILE_RE = re.compile(r"^\s*psfile\s*=\s*\"?([^\s\"}]+)")
 _SECTION_RE = re.compile(
     r"\\(chapter|section|subsection|subsubsection)(?![a-zA-Z])|\\appendix(?![a-zA-Z])"
     r"|\\begin\s*\{(?:appendix|appendices|subappendices)\}"
@@ -372,6 +374,10 @@ def _graphic_names(text: str, m: re.Match, cmd: str) -> list[tuple[str, str]]:
             out.append((g[0].strip(), "file"))
             i = g[1]
         return out
+    if cmd == "special":  # \special{psfile=fig.ps hoffset=...}: old DVI-era figures
+        g = read_group(text, i)
+        fm = _PSFILE_RE.match(g[0]) if g else None
+        return [(fm.group(1), "file")] if fm else []
     if cmd == "input":
         g = read_group(text, i)
         if g and g[0].strip().lower().endswith(DRAWING_INPUT_EXTS):

@@ -51,7 +51,7 @@ _PARAMS_RE = re.compile(r"(?:#[1-9])*")
 _NAME_RE = re.compile(r"\s*(?:\{\s*\\([a-zA-Z@]+|[^a-zA-Z@\s])\s*\}|\\([a-zA-Z@]+|[^a-zA-Z@\s]))")
 _ARGSUB_RE = re.compile(r"#(#|[1-9])")
 _LETTERS_RE = re.compile(r"[a-zA-Z]+")
-_INTERNAL_RE = re.compile(r"\\[a-zA-Z]*@|\\(?:expandafter|csname|futurelet|afterassignment|ifnextchar)(?![a-zA-Z])")
+_INTERNAL_RE = re.compile(r"\\[a-zA-Z]+@|\\@[a-zA-Z]|\\(?:expandafter|csname|futurelet|afterassignment|ifnextchar)(?![a-zA-Z])")
 
 
 @dataclass

@@ -171,7 +171,10 @@ def find_main_tex(files: dict[str, bytes], sources: TexSources | None = None) ->
         return MainChoice(top, "00readme", cands)
     if not cands:
         return MainChoice(None, "none", [])
-    # Lone-file bundles (a gzipped single .tex) may carry any name; only content counts there.
+    if len(cands) == 1:  # the common case: no need to strip comments to break ties
+        raw = sources.text(cands[0])
+        if _DOCCLASS_RE.search(raw) and _BEGIN_DOC_RE.search(raw):
+            return MainChoice(cands[0], "single", cands)
     cleaned = {p: strip_comments(sources.text(p)[:2_000_000]) for p in cands}
     full = [p for p in cands if _DOCCLASS_RE.search(cleaned[p]) and _BEGIN_DOC_RE.search(cleaned[p])]
     how = "documentclass"
