@@ -571,3 +571,10 @@ def test_many_unclosed_figures_stay_linear():
     a = analyse({"main.tex": doc(body).encode(), "a.png": PNG})
     assert len(a.figures) == 3000
     assert time.perf_counter() - t0 < 20  # quadratic rescans would take minutes
+
+
+def test_input_names_built_from_preamble_macros():
+    files = bundle(main_DOT_tex=doc("\\input{\\secdir/intro}", "\\newcommand{\\secdir}{sections}"),
+                   sections__intro_DOT_tex="\\begin{figure}\\includegraphics{a}\\caption{via macro}\\end{figure}",
+                   a_DOT_png=PNG)
+    assert captions(analyse(files)) == ["via macro"]

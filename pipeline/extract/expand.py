@@ -18,6 +18,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
+from pipeline.extract.macros import MacroTable, collect_macros, expand_macros
 from pipeline.extract.mainfile import TexSources, is_junk_path
 from pipeline.extract.texclean import clean_tex, comment_env_names
 
@@ -59,6 +60,10 @@ class _Expander:
         self.includeonly: set[str] | None = None
         self.comment_envs = ["comment"]
         self._lower: dict[str, str] | None = None
+        self.macros = MacroTable()
+        self.cleaned: dict[str, str] = {}
+        self.n_inputs = 0
+        self.max_inputs = 5000
 
     def lower_map(self) -> dict[str, str]:
         if self._lower is None:
@@ -118,6 +123,14 @@ class _Expander:
         else:
             cmd, name = m.group(5), m.group(7)
             sub_dir = m.group(6).strip().strip('"')
+        if "\\" in name or (sub_dir and "\\" in sub_dir):  # \input{\secdir/intro}: preamble macros
+            name = _plain_name(expand_macros(name, self.macros))
+            sub_dir = _plain_name(expand_macros(sub_dir, self.macros)) if sub_dir is not None else None
+        self.n_inputs += 1
+        if self.n_inputs > self.max_inputs:
+            if self.n_inputs == self.max_inputs + 1:
+                self.doc.warnings.append("input_count_cap")
+            return ""
         including_dir = posixpath.dirname(path)
         if sub_dir is not None:
             # \import paths are relative to the root; \subimport's to the current import directory
@@ -147,7 +160,9 @@ class _Expander:
             return ""
         if found.lower().endswith((".sty", ".cls", ".bst", ".bib")) or is_junk_path(found):
             return ""
-        body = clean_tex(self.sources.text(found), comment_envs=self.comment_envs)
+        body = self.cleaned.get(found)
+        if body is None:
+            body = self.cleaned[found] = clean_tex(self.sources.text(found), comment_envs=self.comment_envs)
         b = _BEGIN_DOC_RE.search(body)
         if b:  # \subfile / standalone document: only its body is typeset in the main document
             e = _END_DOC_RE.search(body, b.end())
@@ -158,6 +173,10 @@ class _Expander:
         if sub_dir is not None and new_dir != self.root:
             return f"{DIR_PUSH}{{{_rel_to_root(new_dir, self.root)}/}}" + inner + DIR_POP
         return inner
+
+
+def _plain_name(name: str) -> str:
+    return name.replace("{", "").replace("}", "").strip()
 
 
 def _rel_to_root(path: str, root: str) -> str:
@@ -172,7 +191,9 @@ def expand_document(main: str, sources: TexSources, *, max_depth: int = 20,
     raw = sources.text(main)
     ex.comment_envs = comment_env_names(raw)
     text = clean_tex(raw, main=True, comment_envs=ex.comment_envs)
-    only = _INCLUDEONLY_RE.search(text[: _first_begin_document(text)])
+    preamble = text[: _first_begin_document(text)]
+    ex.macros = collect_macros(preamble, record_spans=False)
+    only = _INCLUDEONLY_RE.search(preamble)
     if only:
         ex.includeonly = {n.strip() for n in only.group(1).split(",") if n.strip()}
     ex.total = len(text)
