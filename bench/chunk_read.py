@@ -194,8 +194,10 @@ def main() -> int:
               f"  (median {statistics.median(ts):.2f} s)", flush=True)
 
     floor = results["floor_python"]["seconds_best"]
+    floor_median = results["floor_python"]["seconds_median"]
     for r in results.values():
         r["time_vs_floor_python"] = round(r["seconds_best"] / floor, 2)
+        r["time_vs_floor_python_median"] = round(r["seconds_median"] / floor_median, 2)
     print(f"iter_chunk takes {results['iter_chunk']['time_vs_floor_python']:.2f}x the time of the Python floor"
           + (f", {results['iter_chunk']['seconds_best'] / results['floor_tar_gunzip']['seconds_best']:.2f}x tar+gunzip"
              if "floor_tar_gunzip" in results else ""))
