@@ -35,7 +35,8 @@ def evaluate(papers) -> dict:
 
     c = dict(papers=0, tex_papers=0, main_ok=0, fig_expected=0, fig_found=0, fig_matched=0, spurious=0,
              env_ok=0, caption_ok=0, label_ok=0, section_title_ok=0, graphics_expected=0, graphics_ok=0,
-             sub_expected=0, sub_ok=0, errors=0)
+             sub_expected=0, sub_ok=0, errors=0, kind_ok=0, section_kind_ok=0)
+    kind_confusion: dict[str, int] = {}
     mismatches: list[dict] = []
     times, times_nopara = [], []
     for bp in papers:
@@ -84,6 +85,10 @@ def evaluate(papers) -> dict:
                 mismatches.append({"paper": truth["paper_id"], "figure": k + 1, "label": f.label,
                                    "expected": tf["label"]})
             c["section_title_ok"] += f.section_title == tf["section_title"]
+            c["kind_ok"] += f.figure_kind == tf["figure_kind"]
+            key = f"{tf['figure_kind']}->{f.figure_kind}"
+            kind_confusion[key] = kind_confusion.get(key, 0) + 1
+            c["section_kind_ok"] += f.section_kind in _SECTION_KIND_MAP.get(tf["section_kind"], ())
             for j, tg in enumerate(tf["graphics"]):
                 c["graphics_expected"] += 1
                 g = f.graphics[j] if j < len(f.graphics) else None
@@ -107,7 +112,13 @@ def evaluate(papers) -> dict:
     c["ms_per_paper_mean"] = 1000 * statistics.mean(times) if times else None
     c["ms_per_paper_median"] = 1000 * statistics.median(times) if times else None
     c["ms_per_paper_no_paragraphs_mean"] = 1000 * statistics.mean(times_nopara) if times_nopara else None
-    return {"counts": c, "mismatches": mismatches}
+    return {"counts": c, "mismatches": mismatches, "kind_confusion": kind_confusion}
+
+
+# The generator's section kinds (pipeline/sample/text.py) -> the kinds the extractor may call them.
+_SECTION_KIND_MAP = {"intro": ("introduction",), "background": ("related",), "method": ("method",),
+                     "results": ("experiments", "results"), "discussion": ("discussion", "conclusion"),
+                     "appendix": ("appendix",)}
 
 
 def rate(a: int, b: int) -> float | None:
@@ -209,6 +220,9 @@ def main() -> int:
         "captions_exact_pct": rate(c["caption_ok"], c["fig_matched"]),
         "labels_ok_pct": rate(c["label_ok"], c["fig_matched"]),
         "section_title_ok_pct": rate(c["section_title_ok"], c["fig_matched"]),
+        "section_kind_agrees_pct": rate(c["section_kind_ok"], c["fig_matched"]),
+        "figure_kind_agrees_pct": rate(c["kind_ok"], c["fig_matched"]),
+        "figure_kind_confusion": dict(sorted(ev["kind_confusion"].items())),
         "graphics_resolved_right_pct": rate(c["graphics_ok"], c["graphics_expected"]),
         "graphics_expected": c["graphics_expected"],
         "subcaptions_ok_pct": rate(c["sub_ok"], c["sub_expected"]),

@@ -10,9 +10,11 @@ figure_kind, first rule that fires:
              (only when at least one graphic is a raster: png/jpg/gif/tiff/bmp/webp);
    plot    - plot, curve(s), accuracy, loss, vs/versus, histogram, distribution, scatter, bar chart,
              error, performance, function of, spectrum, evolution, comparison, ROC, heatmap, convergence,
-             log, fit, trend;
+             log, fit, trend, time series, dependence, matrix, attention, density, profile, correlation,
+             trajectory, runtime, ablation, embedding, results, and the plot-type phrases "phase diagram",
+             "colour-magnitude", "raster plot" (which start before their "diagram"/"plot" word);
    diagram - architecture, diagram, pipeline, overview, framework, flowchart, flow chart, schematic,
-             illustration, structure, workflow, graph of the model, block, network, sketch, layout;
+             illustration, structure, workflow, block, network, graph, sketch, layout, module;
 4. photo   - a JPEG graphic with no cue word (JPEG is almost always photographic);
 5. other.
 This is a label for conditioning generative models and for filtering, not ground truth: it is right when
@@ -27,12 +29,15 @@ import re
 
 _WORDS = {
     "photo": r"photos?|photographs?|pictures?|images?|snapshots?|camera|samples?|examples?|qualitative|"
-             r"micrographs?|renderings?|frames?|scenes?",
-    "plot": r"plots?|plotted|curves?|accuracy|loss(?:es)?|vs\.?|versus|histograms?|distributions?|scatter|"
-            r"bar ?charts?|errors?|performance|function of|spectr(?:um|a)|evolution|comparison|roc|heatmaps?|"
-            r"convergence|log|fits?|trends?|as a function",
+             r"micrographs?|renderings?|frames?|scenes?|fluorescence|microscopy",
+    "plot": r"plots?|plotted|curves?|accuracy|loss(?:es)?|vs\\.?|versus|histograms?|distributions?|scatter|"
+            r"bar ?charts?|errors?|performance|function of|spectr(?:um|a)|evolution|comparison|roc|heat ?maps?|"
+            r"convergence|log|fits?|trends?|as a function|time series|dependence|matrix|matrices|attention|"
+            r"density|densities|profiles?|correlations?|trajector(?:y|ies)|runtime|ablation|embeddings?|"
+            r"phase diagram|colou?r-magnitude|raster plot|results",
     "diagram": r"architectures?|diagrams?|pipelines?|overview|frameworks?|flow ?charts?|schematics?|"
-               r"illustrations?|structures?|workflows?|blocks?|networks?|sketch(?:es)?|layouts?|modules?",
+               r"illustrations?|structures?|workflows?|blocks?|networks?|sketch(?:es)?|layouts?|modules?|"
+               r"graphs?",
     "table": r"tables?",
 }
 _WORD_RES = {k: re.compile(r"(?<![A-Za-z])(?:" + v + r")(?![A-Za-z])", re.IGNORECASE) for k, v in _WORDS.items()}
