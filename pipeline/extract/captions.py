@@ -45,6 +45,7 @@ _PLAIN_RE = re.compile(
     r"|\\[a-zA-Z@]+\s?|\\."  # other control sequences, with the blank TeX skips after a word
     r"|([A-Za-z0-9,.;:()!?/=+<>*@| \n]{3,})"  # a plain run: no TeX specials, no ligature characters
 )
+_URL_RE = re.compile(r"\\url\s*\{([^{}]*)\}")
 _PUA = 0xF0000  # Supplementary Private Use Area-A: never in real captions
 _PUA_RE = re.compile("[\U000F0000-\U000FFFFD]")
 
@@ -110,10 +111,15 @@ def latex_to_text(latex: str) -> str:
     # cost): each formula is swapped for a private-use character and put back afterwards.
     maths: list[str] = []
 
-    def hide(m: re.Match) -> str:
-        maths.append(m.group(0))
+    def hide_text(src: str) -> str:
+        maths.append(src)
         return chr(_PUA + len(maths) - 1)
 
+    def hide(m: re.Match) -> str:
+        return hide_text(m.group(0))
+
+    if "\\url" in latex:  # URLs are verbatim: a % in them is not a comment
+        latex = _URL_RE.sub(lambda m: hide_text(m.group(1)), latex)
     if "$" in latex or "\\(" in latex or "\\[" in latex:
         latex = _MATH_RE.sub(hide, latex)
     # Plain-text runs are passed through the same way: only markup is tokenized by pylatexenc. Control
