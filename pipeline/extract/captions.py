@@ -20,6 +20,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+MAX_CAPTION_CHARS = 20_000
 REF_PLACEHOLDER = "<ref>"
 CITE_PLACEHOLDER = "<cit.>"
 _REF_MACROS = ("ref", "eqref", "autoref", "cref", "Cref", "pageref", "vref", "nameref", "subref", "Autoref",
@@ -101,6 +102,8 @@ def latex_to_text(latex: str) -> str:
     """Plain text of a caption-sized LaTeX fragment (macros already expanded by the caller)."""
     if not latex or not latex.strip():
         return ""
+    if len(latex) > MAX_CAPTION_CHARS:  # a runaway (unclosed or macro-bombed) caption: bound the cost
+        latex = latex[:MAX_CAPTION_CHARS]
     if not _MARKUP_RE.search(latex):
         return normalise_space(latex)
     from pylatexenc.latexwalker import LatexWalker
