@@ -578,3 +578,12 @@ def test_input_names_built_from_preamble_macros():
                    sections__intro_DOT_tex="\\begin{figure}\\includegraphics{a}\\caption{via macro}\\end{figure}",
                    a_DOT_png=PNG)
     assert captions(analyse(files)) == ["via macro"]
+
+
+def test_ifpdf_format_twins_give_one_graphic():
+    body = ("\\begin{figure}\\ifpdf\\includegraphics{f.pdf}\\else\\includegraphics{f.eps}\\fi\\caption{t}\\end{figure}"
+            "\\begin{figure}\\includegraphics[viewport=0 0 1 1]{g.png}\\includegraphics[viewport=1 1 2 2]{g.png}"
+            "\\caption{two crops}\\end{figure}")
+    a = analyse({"main.tex": doc(body).encode(), "f.eps": EPS, "g.png": PNG})
+    assert [[(g.as_written, g.status) for g in f.graphics] for f in a.figures] == [
+        [("f.eps", "ok")], [("g.png", "ok"), ("g.png", "ok")]]

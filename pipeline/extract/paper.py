@@ -130,11 +130,37 @@ def _record(k: int, rf: RawFigure, text: str, ctx: DocContext, table: MacroTable
         else:
             _resolve_file(ref, g.as_written, g.pos, ctx, table, index, root)
         rec.graphics.append(ref)
+    rec.graphics = _drop_format_twins(rec.graphics)
     formats = [g.format for g in rec.graphics if g.status == "ok"]
     n_draw = sum(1 for g in rec.graphics if g.status == "tikz")
     rec.figure_kind = figure_kind(rec.caption_text, formats, n_draw, len(rec.graphics) - n_draw,
                                   rf.has_tabular, bool(_PGFPLOTS_RE.search(text, rf.start, rf.end)))
     return rec
+
+
+_FORMAT_EXT_RE = re.compile(r"^(.*)\.(pdf|png|jpe?g|eps|ps|gif|tiff?)$", re.IGNORECASE)
+
+
+def _drop_format_twins(graphics: list[GraphicRef]) -> list[GraphicRef]:
+    """`\\ifpdf \\includegraphics{f.pdf} \\else \\includegraphics{f.eps} \\fi` keeps both branches (the
+    conditional is unknown without running TeX): one figure written in two formats. Keep one of the
+    pair, preferring the one that resolved. The same name used twice (two crops) is not a twin."""
+    out: list[GraphicRef] = []
+    for g in graphics:
+        m = _FORMAT_EXT_RE.match(g.as_written.strip())
+        twin = None
+        if m and g.status != "tikz":
+            for k, o in enumerate(out):
+                om = _FORMAT_EXT_RE.match(o.as_written.strip())
+                if (om and om.group(1) == m.group(1) and om.group(2).lower() != m.group(2).lower()
+                        and (o.subcaption_latex, o.sublabel) == (g.subcaption_latex, g.sublabel)):
+                    twin = k
+                    break
+        if twin is None:
+            out.append(g)
+        elif out[twin].status != "ok" and g.status == "ok":
+            out[twin] = g
+    return out
 
 
 def _resolve_file(ref: GraphicRef, name: str, pos: int, ctx: DocContext, table: MacroTable,
