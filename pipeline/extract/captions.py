@@ -66,7 +66,7 @@ def _converter():
         MacroSpec("mbox", "{"), MacroSpec("text", "{"), MacroSpec("textsc", "{"), MacroSpec("textsf", "{"),
         MacroSpec("textup", "{"), MacroSpec("texttt", "{"), MacroSpec("underline", "{"),
         MacroSpec("highlight", "{"), MacroSpec("hl", "{"), MacroSpec("sout", "{"),
-        MacroSpec("resizebox", "*{{{"), MacroSpec("scalebox", "{[{"),
+        MacroSpec("resizebox", "*{{{"), MacroSpec("scalebox", "{[{"), MacroSpec("texorpdfstring", "{{"),
     ]
     wdb = get_default_latex_context_db()
     wdb.add_context_category("arxiv-forge", prepend=True, macros=specs)
@@ -79,6 +79,7 @@ def _converter():
         MacroTextSpec("href", "%(3)s"), MacroTextSpec("textcolor", "%(3)s"), MacroTextSpec("colorbox", "%(3)s"),
         MacroTextSpec("caption", "%(3)s"), MacroTextSpec("resizebox", "%(4)s"), MacroTextSpec("scalebox", "%(3)s"),
         MacroTextSpec("sout", ""), MacroTextSpec("LaTeX", "LaTeX"), MacroTextSpec("TeX", "TeX"),
+        MacroTextSpec("texorpdfstring", "%(1)s"),
     ]
     tdb = l2t_db()
     tdb.add_context_category("arxiv-forge", prepend=True, macros=tspecs)

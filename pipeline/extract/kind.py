@@ -11,8 +11,9 @@ figure_kind, first rule that fires:
    plot    - plot, curve(s), accuracy, loss, vs/versus, histogram, distribution, scatter, bar chart,
              error, performance, function of, spectrum, evolution, comparison, ROC, heatmap, convergence,
              log, fit, trend, time series, dependence, matrix, attention, density, profile, correlation,
-             trajectory, runtime, ablation, embedding, results, and the plot-type phrases "phase diagram",
-             "colour-magnitude", "raster plot" (which start before their "diagram"/"plot" word);
+             trajectory, runtime, ablation, embedding, results, map, contour, trace, over/in time, path,
+             cluster, rate, decay, potential, realisation, and the plot-type phrases "phase diagram",
+             "band structure", "colour-magnitude", "raster plot" (which start before their "diagram" word);
    diagram - architecture, diagram, pipeline, overview, framework, flowchart, flow chart, schematic,
              illustration, structure, workflow, block, network, graph, sketch, layout, module;
 4. photo   - a JPEG graphic with no cue word (JPEG is almost always photographic);
@@ -34,7 +35,8 @@ _WORDS = {
             r"bar ?charts?|errors?|performance|function of|spectr(?:um|a)|evolution|comparison|roc|heat ?maps?|"
             r"convergence|log|fits?|trends?|as a function|time series|dependence|matrix|matrices|attention|"
             r"density|densities|profiles?|correlations?|trajector(?:y|ies)|runtime|ablation|embeddings?|"
-            r"phase diagram|colou?r-magnitude|raster plot|results",
+            r"phase diagram|colou?r-magnitude|raster plot|results|band structure|maps?|contours?|traces?|"
+            r"over time|in time|paths?|clusters?|rates?|decay|potentials?|realis(?:ation|ed)|realiz(?:ation|ed)",
     "diagram": r"architectures?|diagrams?|pipelines?|overview|frameworks?|flow ?charts?|schematics?|"
                r"illustrations?|structures?|workflows?|blocks?|networks?|sketch(?:es)?|layouts?|modules?|"
                r"graphs?",
