@@ -587,3 +587,10 @@ def test_ifpdf_format_twins_give_one_graphic():
     a = analyse({"main.tex": doc(body).encode(), "f.eps": EPS, "g.png": PNG})
     assert [[(g.as_written, g.status) for g in f.graphics] for f in a.figures] == [
         [("f.eps", "ok")], [("g.png", "ok"), ("g.png", "ok")]]
+
+
+def test_paragraph_math_survives_commands_that_swallow_text():
+    # a footnote or an \item[...] holding math must not lose the other formulas of the document
+    par = paragraphs("We note that $N_H$ and $\\Gamma$ are\\footnote{with $x$} degenerate "
+                     "\\item[$y$] here, at \\$5 per fit, in the data.")
+    assert par == ["We note that $N_H$ and $\\Gamma$ are degenerate here, at $5 per fit, in the data."]

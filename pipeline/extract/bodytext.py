@@ -35,6 +35,9 @@ _BLOCK_END_RES = {e: re.compile(r"\\end\s*\{" + re.escape(e) + r"\}") for e in _
 # No look-behind for escaped dollars (it disables re's fast scan, 7x slower): `\\$` is swapped out first.
 _MATH_SPLIT_RE = re.compile(r"(\$\$[^$]*\$\$|\\\[.*?\\\]|\$[^$]+\$|\\\(.*?\\\))", re.DOTALL)
 _DOLLAR = "\x04"
+_PUA = 0xF0000  # Supplementary Private Use Area-A: not in real sources
+_MAX_FORMULAS = 0xFFFD
+_PUA_RE = re.compile("[\U000F0000-\U000FFFFD]")
 _CITE_RE = re.compile(r"\\(?:[cC]ite[a-zA-Z]*|[pP]arencite|[tT]extcite|autocite|footcite|supercite)\*?\s*"
                       r"(?:\[[^\]]*\]\s*){0,2}\{[^{}]*\}")
 _REF_RE = re.compile(r"\\(?:ref|eqref|autoref|Autoref|cref|Cref|pageref|vref|nameref|subref|labelcref)\*?\s*"
@@ -128,20 +131,20 @@ def reduce_to_text(latex: str) -> str:
     t = _drop_blocks(latex)
     if "\\$" in t:
         t = t.replace("\\$", _DOLLAR)
-    # Split once into text and math pieces (C speed, no per-formula callbacks); the text pieces are reduced
-    # together, joined by a sentinel that no pass touches, then the inline formulas are put back.
+    # Split once into text and math pieces (C speed, no per-formula callbacks). Each formula becomes one
+    # private-use character, which no pass can split: a pass that drops it (a footnote with math) drops
+    # the formula with it, as it should. Then the formulas are put back.
     pieces = _MATH_SPLIT_RE.split(t)
-    if len(pieces) > 1:
-        texts = pieces[0::2]
-        maths = [_inline_math(m) for m in pieces[1::2]]
-        reduced = _reduce_plain("\x00".join(texts)).split("\x00")
-        if len(reduced) == len(texts):
-            out = [reduced[0]]
-            for m, r in zip(maths, reduced[1:], strict=True):
-                out += [m, r]
-            return "".join(out).replace(_DOLLAR, "$")
-        t = "".join(texts)  # a pass ate a sentinel (should not happen): lose the math, keep the text
-    return _reduce_plain(t).replace(_DOLLAR, "$")
+    if len(pieces) == 1:
+        return _reduce_plain(t).replace(_DOLLAR, "$")
+    maths = [_inline_math(m) for m in pieces[1::2]][:_MAX_FORMULAS]
+    out = []
+    for k, text in enumerate(pieces[0::2]):
+        if k:
+            out.append(chr(_PUA + k - 1) if k - 1 < _MAX_FORMULAS else " ")
+        out.append(text)
+    reduced = _reduce_plain("".join(out))
+    return _PUA_RE.sub(lambda m: maths[ord(m.group(0)) - _PUA], reduced).replace(_DOLLAR, "$")
 
 
 def _drop_blocks(text: str) -> str:
