@@ -594,3 +594,13 @@ def test_paragraph_math_survives_commands_that_swallow_text():
     par = paragraphs("We note that $N_H$ and $\\Gamma$ are\\footnote{with $x$} degenerate "
                      "\\item[$y$] here, at \\$5 per fit, in the data.")
     assert par == ["We note that $N_H$ and $\\Gamma$ are degenerate here, at $5 per fit, in the data."]
+
+
+def test_aastex_gridline_fig():
+    body = ("\\begin{figure*}\\gridline{\\fig{f1.pdf}{0.3\\textwidth}{(a) Left}\\fig{f2}{0.3\\textwidth}{(b)}}"
+            "\\caption{Grid of panels.}\\label{fig:grid}\\end{figure*}")
+    tex = "\\documentclass[twocolumn]{aastex631}\n\\begin{document}\n" + body + "\n\\end{document}\n"
+    a = analyse({"main.tex": tex.encode(), "f1.pdf": PDF, "f2.pdf": PDF})
+    f = a.figures[0]
+    assert (f.caption_text, f.label) == ("Grid of panels.", "fig:grid")
+    assert [(g.path, g.subcaption_text) for g in f.graphics] == [("f1.pdf", "(a) Left"), ("f2.pdf", "(b)")]

@@ -49,6 +49,8 @@ _END_DOC_RE = re.compile(r"\\end\s*\{document\}")
 _TITLE_RE = re.compile(r"\\(?:title|icmltitle|Title)(?![a-zA-Z])")
 _ABSTRACT_RE = re.compile(r"\\begin\s*\{abstract\}(.*?)\\end\s*\{abstract\}", re.DOTALL)
 _MAX_STY_BYTES = 200_000
+_AASTEX_RE = re.compile(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{\s*aastex")
+_AAS_FIG_RE = re.compile(r"\\fig(?![a-zA-Z])")
 _PGFPLOTS_RE = re.compile(r"\\begin\s*\{(?:axis|semilogxaxis|semilogyaxis|loglogaxis|groupplot)\}")
 
 
@@ -84,6 +86,8 @@ def analyse_latex(bundle: Any, paper_id: str, *, with_paragraphs: bool = True) -
 
     b = _BEGIN_DOC_RE.search(text)
     body_start = b.end() if b else 0
+    if "fig" not in table.macros and _AASTEX_RE.search(text, 0, body_start) and "\\fig" in text:
+        text = _aas_fig_to_subfloat(text, body_start)
     e = _END_DOC_RE.search(text, body_start)
     body_end = e.start() if e else len(text)
     if b is None:
@@ -195,6 +199,28 @@ def _resolve_drawing(ref: GraphicRef, as_written: str, index: GraphicsIndex, roo
                 ref.path = p
                 return
         ref.reason = "drawing_source_missing"
+
+
+def _aas_fig_to_subfloat(text: str, start: int) -> str:
+    """AASTeX 6 `\\gridline{\\fig{file}{width}{(a) caption} ...}`: each `\\fig` is a sub-figure. Rewritten as
+    `\\subfloat[caption]{\\includegraphics{file}}` so the scanner treats it like any other sub-figure."""
+    out, pos = [], start
+    for m in _AAS_FIG_RE.finditer(text, start):
+        if m.start() < pos:
+            continue
+        args, i = [], m.end()
+        for _ in range(3):
+            g = read_group(text, i)
+            if g is None:
+                break
+            args.append(g[0])
+            i = g[1]
+        if len(args) < 3:
+            continue
+        out.append(text[pos:m.start()])
+        out.append(f"\\subfloat[{args[2]}]{{\\includegraphics{{{args[0]}}}}}")
+        pos = i
+    return text[:start] + "".join(out) + text[pos:] if out else text
 
 
 def _title(text: str, table: MacroTable) -> str | None:
