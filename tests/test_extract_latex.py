@@ -604,3 +604,13 @@ def test_aastex_gridline_fig():
     f = a.figures[0]
     assert (f.caption_text, f.label) == ("Grid of panels.", "fig:grid")
     assert [(g.path, g.subcaption_text) for g in f.graphics] == [("f1.pdf", "(a) Left"), ("f2.pdf", "(b)")]
+
+
+def test_stacked_captions_in_one_float_split():
+    body = ("\\begin{figure}\\includegraphics{a}\\caption{Top}\\label{t}\n\\vspace{2mm}\n"
+            "\\includegraphics{b}\\caption{Bottom}\\label{b}\\end{figure}"
+            "\\begin{figure}\\caption{Only a caption}\\caption{and another}\\includegraphics{a}\\end{figure}")
+    a = analyse({"main.tex": doc(body).encode(), "a.png": PNG, "b.png": PNG})
+    assert [(f.caption_text, f.label, [g.path for g in f.graphics]) for f in a.figures] == [
+        ("Top", "t", ["a.png"]), ("Bottom", "b", ["b.png"]), ("Only a caption", None, ["a.png"])]
+    assert "multiple_captions:2" in a.figures[2].warnings

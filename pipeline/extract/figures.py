@@ -88,6 +88,7 @@ class RawFigure:
     has_tabular: bool = False
     warnings: list[str] = field(default_factory=list)
     caption_positions: list[int] = field(default_factory=list)  # of main captions
+    caption_ends: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -227,13 +228,34 @@ def _split_side_by_side(fig: RawFigure, text: str, a: int, b: int) -> list[RawFi
         inside = [k for k, (s, e) in enumerate(boxes) if s <= p < e]
         owner.append(inside[0] if inside else None)
     if None in owner or len(set(owner)) != len(owner):
-        return [fig]
+        return _split_stacked(fig, text, a, b)
     parts = []
     for k in sorted(set(owner)):
         s, e = boxes[k]
         part = RawFigure(fig.env, s, e, warnings=["split_from_multi_caption_float"])
         _fill(part, text, s, e)
         parts.append(part)
+    return parts
+
+
+_AFTER_CAPTION_RE = re.compile(r"(?:\s|\\label\s*\{[^{}]*\}|\\(?:vspace|vskip)\*?\s*\{[^{}]*\})*")
+
+
+def _split_stacked(fig: RawFigure, text: str, a: int, b: int) -> list[RawFigure]:
+    """`\\includegraphics{a}\\caption{A}\\includegraphics{b}\\caption{B}` in one float: cut after each
+    caption (and the labels that follow it), if every piece then has its own graphic; else keep one figure."""
+    cuts = [a]
+    for end in fig.caption_ends[:-1]:
+        cuts.append(_AFTER_CAPTION_RE.match(text, end).end())
+    cuts.append(b)
+    parts = []
+    for s, e in zip(cuts, cuts[1:], strict=False):
+        part = RawFigure(fig.env, s, e, warnings=["split_from_multi_caption_float"])
+        _fill(part, text, s, e)
+        if not part.graphics or part.caption_latex is None:
+            return [fig]
+        parts.append(part)
+    parts[0].start, parts[-1].end = fig.start, fig.end
     return parts
 
 
@@ -320,6 +342,7 @@ def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
             elif sub is None:
                 main_caps.append((g[0].strip(), short[0].strip() if short else None))
                 fig.caption_positions.append(p)
+                fig.caption_ends.append(g[1])
             continue
         if cmd == "label":
             g = read_group(text, m.end())
