@@ -186,16 +186,13 @@ def find_main_tex(files: dict[str, bytes], sources: TexSources | None = None) ->
         return MainChoice(None, "none", cands)
     if len(full) == 1:
         return MainChoice(full[0], "single" if len(cands) == 1 else how, cands)
-    return MainChoice(sorted(full, key=lambda p: _rank(p, full, cleaned, files))[0], how, cands)
+    refs = {p: _relative_refs(p, cleaned[p]) for p in full}
+    return MainChoice(sorted(full, key=lambda p: _rank(p, full, refs, files))[0], how, cands)
 
 
-def _rank(path: str, full: list[str], cleaned: dict[str, str], files: dict[str, bytes]) -> tuple:
+def _rank(path: str, full: list[str], refs: dict[str, set[str]], files: dict[str, bytes]) -> tuple:
     stem = posixpath.splitext(path)[0]
-    included = any(
-        stem in refs or path in refs
-        for other in full if other != path
-        for refs in [_relative_refs(other, cleaned[other])]
-    )
+    included = any(stem in refs[other] or path in refs[other] for other in full if other != path)
     base = posixpath.basename(stem).lower()
     return (
         included,  # a file \input by another candidate is not the top
