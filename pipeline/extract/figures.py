@@ -298,8 +298,10 @@ def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
 
     def sub_of(p: int) -> int | None:
         k = bisect.bisect_right(sub_starts, p) - 1
-        if k >= 0 and fig.subs[k].start <= p < fig.subs[k].end:
-            return k
+        while k >= 0:  # the innermost (latest-starting) sub-figure that contains p
+            if fig.subs[k].start <= p < fig.subs[k].end:
+                return k
+            k -= 1
         return None
 
     skip_until = a  # graphics inside a caption argument are not the figure's graphics
