@@ -298,10 +298,9 @@ def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
 
     def sub_of(p: int) -> int | None:
         k = bisect.bisect_right(sub_starts, p) - 1
-        while k >= 0:  # the innermost (latest-starting) sub-figure that contains p
-            if fig.subs[k].start <= p < fig.subs[k].end:
-                return k
-            k -= 1
+        for j in range(k, max(-1, k - 8), -1):  # innermost (latest-starting) box containing p; boxes are
+            if fig.subs[j].start <= p < fig.subs[j].end:  # rarely nested, so a short walk back suffices
+                return j
         return None
 
     skip_until = a  # graphics inside a caption argument are not the figure's graphics
