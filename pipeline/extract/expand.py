@@ -60,7 +60,8 @@ class _Expander:
         self.includeonly: set[str] | None = None
         self.comment_envs = ["comment"]
         self._lower: dict[str, str] | None = None
-        self.macros = MacroTable()
+        self.macros: MacroTable | None = None  # preamble macros, collected only if an input name needs them
+        self.preamble = ""
         self.cleaned: dict[str, str] = {}
         self.n_inputs = 0
         self.max_inputs = 5000
@@ -124,6 +125,8 @@ class _Expander:
             cmd, name = m.group(5), m.group(7)
             sub_dir = m.group(6).strip().strip('"')
         if "\\" in name or (sub_dir and "\\" in sub_dir):  # \input{\secdir/intro}: preamble macros
+            if self.macros is None:
+                self.macros = collect_macros(self.preamble, record_spans=False)
             name = _plain_name(expand_macros(name, self.macros))
             sub_dir = _plain_name(expand_macros(sub_dir, self.macros)) if sub_dir is not None else None
         self.n_inputs += 1
@@ -192,7 +195,7 @@ def expand_document(main: str, sources: TexSources, *, max_depth: int = 20,
     ex.comment_envs = comment_env_names(raw)
     text = clean_tex(raw, main=True, comment_envs=ex.comment_envs)
     preamble = text[: _first_begin_document(text)]
-    ex.macros = collect_macros(preamble, record_spans=False)
+    ex.preamble = preamble
     only = _INCLUDEONLY_RE.search(preamble)
     if only:
         ex.includeonly = {n.strip() for n in only.group(1).split(",") if n.strip()}

@@ -275,10 +275,29 @@ def expand_macros(text: str, table: MacroTable, names: set[str] | None = None, *
     return _expand(text, table, names, _Budget(max_steps, max_chars), 0, max_depth)
 
 
+def _finder(names: set[str]) -> re.Pattern:
+    """A few names: one alternation, scanned in C. Many: every control word, looked up in the set."""
+    if len(names) > _ALTERNATION_MAX:
+        return _CW_RE
+    key = frozenset(names)
+    rx = _ALT_CACHE.get(key)
+    if rx is None:
+        alt = "|".join(sorted((re.escape(n) for n in names), key=len, reverse=True))
+        rx = _ALT_CACHE[key] = re.compile(r"\\(" + alt + r")(?![a-zA-Z])")
+        if len(_ALT_CACHE) > 512:
+            _ALT_CACHE.clear()
+            _ALT_CACHE[key] = rx
+    return rx
+
+
+_ALTERNATION_MAX = 24
+_ALT_CACHE: dict[frozenset, re.Pattern] = {}
+
+
 def _expand(text: str, table: MacroTable, names: set[str], budget: _Budget, depth: int, max_depth: int) -> str:
     out: list[str] = []
     pos = 0
-    for m in _CW_RE.finditer(text):
+    for m in _finder(names).finditer(text):
         if m.start() < pos or m.group(1) not in names:
             continue
         mac = table.macros[m.group(1)]

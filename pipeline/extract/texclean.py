@@ -12,25 +12,24 @@ import re
 # One alternation, so that escapes and verbatim spans are consumed before a `%` can be taken as a comment.
 # A comment eats its end of line and the next line's leading blanks (as TeX does), unless the next line is
 # blank: then the newline stays so that the paragraph break survives.
+# Group 1 is what is kept; a comment leaves group 1 unmatched, and `\1` then substitutes "" (no callback).
 _COMMENT_RE = re.compile(
-    r"\\begin\{(verbatim\*?|lstlisting|minted|Verbatim)\}.*?\\end\{\1\}"  # verbatim: keep as is
+    r"("
+    r"\\begin\{verbatim\*?\}.*?\\end\{verbatim\*?\}|\\begin\{Verbatim\}.*?\\end\{Verbatim\}"
+    r"|\\begin\{lstlisting\}.*?\\end\{lstlisting\}|\\begin\{minted\}.*?\\end\{minted\}"  # verbatim
     r"|\\(?:url|path)\{[^}\n]*\}"  # URLs keep their % signs
     r"|\\verb\*?([^a-zA-Z\s*])[^\n]*?\2"
     r"|\\[\\%]"  # \\ and \% are escapes, not comment starts
-    r"|%[^\n]*(?:\n[ \t]*+(?!\n))?",
+    r")|%[^\n]*(?:\n[ \t]*+(?!\n))?",
     re.DOTALL,
 )
-
-
-def _comment_repl(m: re.Match) -> str:
-    return "" if m.group(0).startswith("%") else m.group(0)
 
 
 def strip_comments(text: str) -> str:
     """Remove `%` comments the way TeX reads them; `\\%`, URLs and verbatim text keep their percent signs."""
     if "%" not in text:
         return text
-    return _COMMENT_RE.sub(_comment_repl, text)
+    return _COMMENT_RE.sub(r"\1", text)
 
 
 _EXCLUDE_DECL_RE = re.compile(r"\\excludecomment\s*\{\s*([A-Za-z@*]+)\s*\}")
