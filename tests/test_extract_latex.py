@@ -614,3 +614,11 @@ def test_stacked_captions_in_one_float_split():
     assert [(f.caption_text, f.label, [g.path for g in f.graphics]) for f in a.figures] == [
         ("Top", "t", ["a.png"]), ("Bottom", "b", ["b.png"]), ("Only a caption", None, ["a.png"])]
     assert "multiple_captions:2" in a.figures[2].warnings
+
+
+def test_macros_from_the_authors_own_sty():
+    files = bundle(main_DOT_tex=doc("\\begin{figure}\\includegraphics{a}\\caption{\\ours{} wins}\\end{figure}",
+                                    "\\usepackage{amsmath,mymacros}"),
+                   mymacros_DOT_sty="\\ProvidesPackage{mymacros}\n\\newcommand{\\ours}{SciFact}\n",
+                   a_DOT_png=PNG)
+    assert captions(analyse(files)) == ["SciFact wins"]
