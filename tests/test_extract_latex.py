@@ -381,17 +381,6 @@ def test_caption_text_rules():
     assert latex_to_text("plain caption\n  with   spaces") == "plain caption with spaces"
 
 
-def test_caption_conversion_is_fast_enough():
-    cap = ("The asymmetry $A_{exp}$ as a function of the photon energy for the pairs with \\textbf{bold} "
-           "text, see Fig.~\\ref{x} and \\cite{a,b}. The kinematics of $e^+e^-$ pair photo production.")
-    latex_to_text.__wrapped__(cap)
-    t0 = time.perf_counter()
-    for _ in range(20):
-        latex_to_text.__wrapped__(cap)
-    # not a benchmark: a guard against falling back to per-character parsing of whole documents
-    assert (time.perf_counter() - t0) / 20 < 0.05
-
-
 # ------------------------------------------------------------------------------------------ kinds & text
 
 
