@@ -611,3 +611,13 @@ def test_macros_from_the_authors_own_sty():
                    mymacros_DOT_sty="\\ProvidesPackage{mymacros}\n\\newcommand{\\ours}{SciFact}\n",
                    a_DOT_png=PNG)
     assert captions(analyse(files)) == ["SciFact wins"]
+
+
+def test_inkscape_pdf_tex_uses_the_pdf_and_standalone_is_tikz():
+    body = ("\\begin{figure}\\def\\svgwidth{\\linewidth}\\input{figs/sketch.pdf_tex}\\caption{inkscape}\\end{figure}"
+            "\\begin{figure}\\includestandalone[width=3cm]{figs/tree}\\caption{standalone}\\end{figure}")
+    files = {"main.tex": doc(body).encode(), "figs/sketch.pdf": PDF, "figs/sketch.pdf_tex": b"\\begin{picture}",
+             "figs/tree.tex": b"\\documentclass{standalone}\\begin{document}\\tikz\\end{document}"}
+    a = analyse(files)
+    assert [(g.status, g.path, g.format) for f in a.figures for g in f.graphics] == [
+        ("ok", "figs/sketch.pdf", "pdf"), ("tikz", "figs/tree.tex", "tikz")]

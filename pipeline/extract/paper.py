@@ -190,6 +190,12 @@ def _resolve_file(ref: GraphicRef, name: str, pos: int, ctx: DocContext, table: 
 
 def _resolve_drawing(ref: GraphicRef, as_written: str, index: GraphicsIndex, root: str) -> None:
     ref.status, ref.format = "tikz", "tikz"
+    if as_written.lower().endswith(".pdf_tex"):  # Inkscape export: the picture is the PDF beside it
+        pdf = as_written[: -len(".pdf_tex")] + ".pdf"
+        pdf = f"{root}/{pdf}" if root else pdf
+        if pdf in index.files:
+            ref.status, ref.format, ref.path, ref.reason = "ok", "pdf", pdf, "pdf_tex"
+            return
     if ref.command in ("input", "includestandalone"):
         name = as_written.strip()
         cands = [name] if ref.command == "input" else [name + ".tex", name]
