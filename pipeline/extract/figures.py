@@ -15,7 +15,11 @@ Sub-figures: `subfigure` environments (subcaption), `\\subfloat[list][caption]{b
 `\\subfigure[list][caption]{body}` (subfigure), `\\subcaptionbox{caption}{body}`; their captions and
 labels go to the graphics inside them. Main caption: the long form of the first `\\caption[short]{long}`
 outside sub-figures, before or after the graphics; label: the first `\\label` outside sub-figures,
-including one inside the caption. Sections: the enclosing `\\chapter`/`\\section` title, and
+including one inside the caption. A float with several main captions is split into one figure per
+caption (LaTeX numbers each) when every caption sits in its own minipage, or when cutting after each
+caption leaves every piece with a graphic; otherwise the first caption wins and a warning is recorded.
+(AASTeX `\\gridline{\\fig{file}{width}{caption}}` is rewritten to `\\subfloat` by paper.py first.)
+Sections: the enclosing `\\chapter`/`\\section` title, and
 `\\appendix` (or an appendix environment) turning every later figure into the appendix.
 """
 
