@@ -36,12 +36,13 @@ class FigureSpec:
 @dataclasses.dataclass
 class Section:
     title: str
-    kind: str
+    kind: str  # the generator's slot: intro, background, method, results, discussion, appendix
     label: str
     blocks: list  # str paragraphs and FigureSpec, in order
     file: str | None = None  # section lives in this file (\input/\include), else in the main file
     include_style: str = "input"  # input | input-nobrace | input-ext | include
     appendix: bool = False
+    section_kind: str = "other"  # what the title says, in the extractor's vocabulary
 
 
 @dataclasses.dataclass

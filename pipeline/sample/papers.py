@@ -5,6 +5,21 @@ processes in any order. The truth lists what a correct extractor must find: ever
 environment of the main document in order, its caption as plain text, and each graphic resolved to the
 bundle member pdfTeX would use (or `missing` / `tikz` / `error`). Decoy figures (comments, `\\iffalse`,
 `comment` environments, after `\\end{document}`, unused drafts) are listed separately and must not be found.
+
+Truth record (one line of truth/papers.jsonl):
+  paper_id, chunk, member, yymm, title, primary_category, categories, features (planted scenario flags),
+  source_format   tar | tex | pdf | ps | html | withdrawn   (what the magic bytes say; the gzip bomb is "tar")
+  status          ok (>= 1 live figure environment) | no_figures | pdf_only | no_source (ps/html) |
+                  withdrawn | error (the gzip bomb)
+  main_tex        normalised member path of the main file (no "./"), None for single-file sources
+  n_figures, n_graphics, decoys [{where, graphic}], hostile [{kind, member, ...}]
+  figures [{figure_index (1-based, document order after \\input expansion), env (figure, figure*,
+            wrapfigure, sidewaysfigure, captionof), written_as (env, or "macro" / "tikz"), label,
+            caption_latex, caption_text, short_caption, section_title, section_kind, figure_kind
+            (plot|diagram|photo|table|tikz), subkind (line|scatter|bar|heatmap|block|network|photo|table|tikz),
+            sub_style (subcaption|subfloat|subfigure|plottwo|None),
+            graphics [{as_written, path, format, status ok|missing|tikz|error, subcaption_text,
+                       subcaption_latex, subkind, encoding, note}]}]
 """
 
 import dataclasses
@@ -260,8 +275,9 @@ class _Builder:
         tree = "input_tree" in self.f
         styles = ["input", "input-nobrace", "input-ext", "input"]
         for i, kind in enumerate(kinds):
-            title = text.pick(rng, text.SECTION_TITLES[kind])
-            sec = Section(title=title, kind=kind, label=f"sec:{kind}", blocks=[], appendix=kind == "appendix")
+            title, section_kind = text.pick(rng, text.SECTION_TITLES[kind])
+            sec = Section(title=title, kind=kind, label=f"sec:{kind}", blocks=[], appendix=kind == "appendix",
+                          section_kind=section_kind)
             if tree and i > 0:
                 if kind == "appendix":
                     sec.file, sec.include_style = "appendix/extra.tex", "include"
@@ -495,7 +511,7 @@ class _Builder:
         self.figs.append({
             "figure_index": index, "env": "figure" if it.env in ("macro", "tikz") else it.env,
             "label": label, "caption_latex": text.join_latex(caption), "caption_text": text.join_text(caption),
-            "short_caption": short, "section_title": section.title, "section_kind": section.kind,
+            "short_caption": short, "section_title": section.title, "section_kind": section.section_kind,
             "figure_kind": "tikz" if it.env == "tikz" else SUBKIND_TO_KIND[it.subkind], "subkind": it.subkind,
             "sub_style": it.sub_style, "written_as": it.env, "graphics": graphics_truth,
         })

@@ -256,7 +256,7 @@ _CAPTION_HEAD: dict[str, dict[str, list[str]]] = {
         "q-bio": ["Fluorescence image of the culture", "Two-photon image of the recorded area"],
         "*": ["Example images"],
     },
-    "table": {"*": ["Summary of the main results", "Quantitative comparison (as an image)"]},
+    "table": {"*": ["Table of the main results", "Table comparing all methods (rendered as an image)"]},
     "tikz": {
         "math": ["Sketch of the construction", "Illustration of the domain and its boundary",
                  "Commutative diagram of the maps"],
@@ -299,11 +299,16 @@ def subcaption(rng, i: int) -> list[Seg]:
     return [plain(what)]
 
 
-SECTION_TITLES = {
-    "intro": ["Introduction"],
-    "background": ["Related Work", "Background", "Preliminaries"],
-    "method": ["Method", "Our Approach", "Model", "Main Results and Proofs", "Observations and Data"],
-    "results": ["Experiments", "Results", "Numerical Results", "Evaluation"],
-    "discussion": ["Discussion", "Conclusion"],
-    "appendix": ["Additional Results", "Proof Details", "Supplementary Figures"],
+# Section slots (where a figure sits, which biases its type) -> (title, section_kind). The kinds are the
+# extractor's vocabulary (introduction, related, method, experiments, results, discussion, conclusion,
+# appendix, other), and each title names its kind unambiguously.
+SECTION_TITLES: dict[str, list[tuple[str, str]]] = {
+    "intro": [("Introduction", "introduction")],
+    "background": [("Related Work", "related"), ("Background", "related"), ("Preliminaries", "related")],
+    "method": [("Method", "method"), ("Our Approach", "method"), ("Model", "method"), ("Theory", "method")],
+    "results": [("Experiments", "experiments"), ("Results", "results"), ("Numerical Results", "results"),
+                ("Evaluation", "experiments"), ("Observations", "experiments")],
+    "discussion": [("Discussion", "discussion"), ("Conclusion", "conclusion")],
+    "appendix": [("Additional Figures", "appendix"), ("Proof Details", "appendix"),
+                 ("Supplementary Figures", "appendix")],
 }
