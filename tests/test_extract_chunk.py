@@ -264,6 +264,9 @@ def _square(x):
         time.sleep(60)
     if x == "raise":
         raise ValueError("bad input")
+    if x == "nap":
+        time.sleep(1)
+        return 0
     return x * x
 
 
@@ -277,6 +280,16 @@ def test_pool_survives_crash_timeout_memory_and_exceptions():
     assert got["sleep"].error == "timeout after 2 s"
     assert "out of memory" in got["hog"].error
     assert got["raise"].error == "ValueError: bad input"
+
+
+@pytest.mark.timeout(60)
+def test_pool_reads_on_after_a_slow_task_blocks_the_pending_window():
+    # One slow task while the others fill the read-ahead window: once it finishes and the window is
+    # yielded, the pool must read on (this once deadlocked with every worker idle).
+    items = ["nap"] + list(range(1, 12))
+    outcomes = list(run_pool(_square, items, workers=2, timeout_s=30, max_pending=4))
+    assert [o.index for o in outcomes] == list(range(12)) and all(o.ok for o in outcomes)
+    assert [o.value for o in outcomes] == [0] + [i * i for i in range(1, 12)]
 
 
 def test_cli_extract_json(tmp_path):

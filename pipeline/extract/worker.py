@@ -161,8 +161,11 @@ def run_pool(
             while next_yield in finished:
                 yield finished.pop(next_yield)
                 next_yield += 1
-            if exhausted and not queue and not pool.busy():
-                break
+            if not pool.busy():
+                if exhausted and not queue:
+                    break
+                if not queue or pool.idle_ready():
+                    continue  # results were just yielded: read more items before waiting
             for outcome in pool.poll():
                 finished[outcome.index] = outcome
         while next_yield in finished:
@@ -187,6 +190,10 @@ class _Pool:
 
     def busy(self) -> bool:
         return any(s.task is not None for s in self.slots)
+
+    def idle_ready(self) -> bool:
+        """Some worker is started and free (so a queued task can be dispatched without waiting)."""
+        return any(s.ready and s.task is None for s in self.slots)
 
     def dispatch(self, queue: list[tuple[int, Any]]) -> None:
         for i, slot in enumerate(self.slots):
