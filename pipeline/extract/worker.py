@@ -255,7 +255,9 @@ class _Pool:
             else:  # died while starting: a broken environment, not a bad paper
                 self.boot_failures += 1
                 if self.boot_failures >= 3 * self.size:
-                    raise RuntimeError(f"worker processes keep failing to start: {failure}")
+                    raise RuntimeError(
+                        f"worker processes keep failing to start ({failure}); a script that starts the pool "
+                        "must guard its top level with `if __name__ == '__main__':` (workers re-import it)")
         return out
 
     def close(self) -> None:
