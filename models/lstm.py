@@ -66,7 +66,7 @@ MODEL_FILE = "model.pt"
 LOSS_CURVE_FILE = "loss_curve.png"
 LN2 = math.log(2.0)
 # Fields that a resumed run takes from the new call rather than from the checkpoint.
-_BUDGET_FIELDS = ("steps", "epochs", "minutes", "checkpoint_every", "log_every_s", "device")
+_BUDGET_FIELDS = ("steps", "epochs", "minutes", "checkpoint_every", "log_every_s", "device", "threads")
 
 
 @dataclass
@@ -97,6 +97,9 @@ class LSTMConfig:
     checkpoint_every: int = 200
     seed: int = 1111
     device: str = "auto"
+    # CPU threads for torch (None = torch's default, one per core). On a shared, overloaded machine 1 thread
+    # is several times faster than 2: torch's OpenMP threads spin-wait on each other when descheduled.
+    threads: int | None = None
     log_every_s: float = 10.0
     preset: str | None = None
 
@@ -284,7 +287,10 @@ class _RunState:
     lr: float = 0.0
     best_val: float | None = None
     tokens_seen: int = 0
-    train_seconds: float = 0.0  # wall time spent in training steps, summed over resumed runs
+    # Wall time of the training loop without validations (steps, logging, checkpoints), summed over
+    # resumed runs; tokens_seen / train_seconds is the throughput the benchmarks compare.
+    train_seconds: float = 0.0
+    train_cpu_seconds: float = 0.0  # the same span in process CPU time (less sensitive to other jobs)
     losses: list[float] = field(default_factory=list)  # one per step
     validations: list[dict[str, float]] = field(default_factory=list)
 
@@ -313,10 +319,25 @@ def train(texts_or_paths: Source, config: LSTMConfig | None = None, out_dir: str
     if saved is not None:
         # The model's shape and data layout come from the checkpoint; only budgets may change.
         old = LSTMConfig.from_dict(saved["config"])
+        changed = sorted(k for k, v in asdict(config).items()
+                         if k not in _BUDGET_FIELDS and k != "preset" and asdict(old)[k] != v)
+        if changed:
+            log.warning("resuming %s with its saved settings; ignoring new values for %s (start over with "
+                        "resume=False / --fresh to use them)", out, ", ".join(changed))
         config = replace(old, **{k: getattr(config, k) for k in _BUDGET_FIELDS}).check()
         log.info("resuming from %s at step %d", ckpt.path, saved["step"])
-    device = pick_device(config.device)
+    previous_threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        return _train(texts_or_paths, config, out, valid, ckpt, saved)
+    finally:
+        torch.set_num_threads(previous_threads)  # a library call must not change the caller's setting
 
+
+def _train(texts_or_paths: Source, config: LSTMConfig, out: Path, valid: Source | None,
+           ckpt: CheckpointManager, saved: dict[str, Any] | None) -> dict[str, Any]:
+    device = pick_device(config.device)
     documents = load_documents(texts_or_paths)
     if valid is not None:
         valid_docs = load_documents(valid)
@@ -360,9 +381,14 @@ def train(texts_or_paths: Source, config: LSTMConfig | None = None, out_dir: str
     log.info("LSTM %d x %d, %d parameters, %s, device %s, budget: %s", config.nlayers, config.nhid, n_params,
              config.optimizer, device, _describe_budget(total_steps, config.minutes))
 
+    validation_seconds = [0.0, 0.0]  # wall, CPU
+
     def validate(final: bool = False) -> dict[str, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
         enc = valid_enc if final else _truncate(valid_enc, config.max_valid_tokens)
         nll, n = sum_nll(model, enc.ids, tokenizer.eos_id, device, config.eval_batch_size)
+        validation_seconds[0] += time.perf_counter() - t0
+        validation_seconds[1] += time.process_time() - c0
         return text_metrics(nll, n, enc.chars)
 
     def checkpoint_state() -> dict[str, Any]:
@@ -391,7 +417,7 @@ def train(texts_or_paths: Source, config: LSTMConfig | None = None, out_dir: str
     pending: list[torch.Tensor] = []  # per-step losses, read back in groups to avoid a sync every step
     model.train()
     while not budget.done(run.step):
-        t_step = time.perf_counter()
+        t_step, c_step, val_before = time.perf_counter(), time.process_time(), list(validation_seconds)
         x, y = get_batch(train_data, run.pos, config.bptt)
         hidden = detach_hidden(hidden)
         optimizer.zero_grad(set_to_none=True)
@@ -411,7 +437,6 @@ def train(texts_or_paths: Source, config: LSTMConfig | None = None, out_dir: str
         run.step += 1
         run.pos += x.size(0)
         run.tokens_seen += x.numel()
-        run.train_seconds += time.perf_counter() - t_step
 
         if run.pos >= train_data.size(0) - 1:  # end of epoch
             run.epoch += 1
@@ -428,6 +453,8 @@ def train(texts_or_paths: Source, config: LSTMConfig | None = None, out_dir: str
         if ckpt.every and run.step % ckpt.every == 0:
             _flush(pending, run)
             ckpt.maybe_save(run.step, checkpoint_state)
+        run.train_seconds += time.perf_counter() - t_step - (validation_seconds[0] - val_before[0])
+        run.train_cpu_seconds += time.process_time() - c_step - (validation_seconds[1] - val_before[1])
     _flush(pending, run)
     stop_reason = budget.reason(run.step)
     log.info("stopping at step %d: %s", run.step, stop_reason)
@@ -460,6 +487,8 @@ def train(texts_or_paths: Source, config: LSTMConfig | None = None, out_dir: str
         "final_lr": run.lr,
         "train_seconds": run.train_seconds,
         "train_tokens_per_s": run.tokens_seen / max(run.train_seconds, 1e-9),
+        "train_cpu_seconds": run.train_cpu_seconds,
+        "train_tokens_per_cpu_s": run.tokens_seen / max(run.train_cpu_seconds, 1e-9),
         "stop_reason": stop_reason,
         "validations": run.validations,
     }

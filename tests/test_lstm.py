@@ -48,7 +48,7 @@ TRAIN, VALID = corpus(40, 0), corpus(6, 1)
 
 def tiny(**overrides):
     base = dict(vocab_size=160, emsize=24, nhid=24, bptt=12, batch_size=4, steps=30, minutes=None,
-                eval_every=10, checkpoint_every=10, log_every_s=600.0, device="cpu")
+                eval_every=10, checkpoint_every=10, log_every_s=600.0, device="cpu", threads=1)
     return preset_config("arxiv-cpu", **{**base, **overrides})
 
 
@@ -194,9 +194,11 @@ def test_top_p_keeps_only_the_nucleus():
 
 
 def test_time_budget_stops_cleanly(tmp_path):
+    threads = torch.get_num_threads()
     metrics = train(TRAIN, tiny(steps=None, minutes=0.01, eval_every=None), tmp_path, valid=VALID)
     assert metrics["stop_reason"].startswith("time budget")
     assert (tmp_path / "model.pt").is_file() and math.isfinite(metrics["valid"]["bpc"])
+    assert torch.get_num_threads() == threads  # tiny() asks for 1 thread; train() restores the caller's
 
 
 def test_parquet_text_column_and_bad_sources(tmp_path):

@@ -54,6 +54,7 @@ arxiv-forge train lstm --text notes.txt --out var/models/char --tokenizer char -
     p.add_argument("--seed", type=int, help="random seed (default 1111)")
     p.add_argument("--device", default=None, help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: one per core; 1 helps on a busy machine)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other config field, e.g. --set nhid=512 --set optimizer=sgd (repeatable)")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in OUT and start over")
@@ -127,7 +128,8 @@ def build_config(args: argparse.Namespace):
 
     overrides = _parse_set(args.set)
     for flag, name in (("tokenizer", "tokenizer"), ("vocab_size", "vocab_size"), ("batch_size", "batch_size"),
-                       ("seed", "seed"), ("device", "device"), ("checkpoint_every", "checkpoint_every")):
+                       ("seed", "seed"), ("device", "device"), ("checkpoint_every", "checkpoint_every"),
+                       ("threads", "threads")):
         value = getattr(args, flag)
         if value is not None:
             overrides[name] = value
