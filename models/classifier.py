@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 class LabelClassifier(nn.Module):
     def __init__(self, channels: int, num_classes: list[int], size: int = 32, width: int = 32):
         super().__init__()
-        self.size, self.channels, self.num_classes = size, channels, list(num_classes)
+        self.size, self.width, self.channels, self.num_classes = size, width, channels, list(num_classes)
         w = width
         self.features = nn.Sequential(
             nn.Conv2d(channels, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(),
@@ -68,14 +68,14 @@ def _translate(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.T
 
 
 def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: list[int], *, epochs: int = 15,
-                     batch_size: int = 128, lr: float = 2e-3, seed: int = 0, device: str | torch.device = "cpu",
-                     max_images: int = 20_000) -> LabelClassifier:
+                     batch_size: int = 64, lr: float = 3e-3, seed: int = 0, device: str | torch.device = "cpu",
+                     max_images: int = 20_000, size: int = 32, width: int = 32) -> LabelClassifier:
     """Train on uint8 N x C x H x W images with N x K labels (a random subset of at most `max_images`)."""
     labels = labels[:, None] if labels.ndim == 1 else labels
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.permutation(len(images))[:max_images])
-    model = LabelClassifier(images.shape[1], num_classes).to(device)
+    model = LabelClassifier(images.shape[1], num_classes, size=size, width=width).to(device)
     x_all = model.prepare(np.ascontiguousarray(images[idx]))
     y_all = torch.from_numpy(labels[idx])
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -127,13 +127,13 @@ def cached_classifier(cache_dir: Path | None, images: np.ndarray, labels: np.nda
     path = Path(cache_dir) / f"eval_classifier_{key}.pt" if cache_dir else None
     if path is not None and path.exists():
         saved = torch.load(path, map_location="cpu", weights_only=False)
-        model = LabelClassifier(saved["channels"], saved["num_classes"])
+        model = LabelClassifier(saved["channels"], saved["num_classes"], size=saved["size"], width=saved["width"])
         model.load_state_dict(saved["state"])
         return model.eval()
     model = train_classifier(np.ascontiguousarray(images[indices]), labels[indices], num_classes, seed=seed, **kwargs)
     if path is not None:
         from models.training import atomic_torch_save
 
-        atomic_torch_save({"channels": model.channels, "num_classes": model.num_classes,
-                           "state": model.state_dict()}, path)
+        atomic_torch_save({"channels": model.channels, "num_classes": model.num_classes, "size": model.size,
+                           "width": model.width, "state": model.state_dict()}, path)
     return model

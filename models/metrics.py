@@ -177,8 +177,8 @@ def fid(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
 
     mu1, mu2 = feats_a.mean(0), feats_b.mean(0)
     s1, s2 = np.cov(feats_a, rowvar=False), np.cov(feats_b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1.dot(s2), disp=False)
-    if not np.isfinite(covmean).all():
+    covmean = linalg.sqrtm(s1.dot(s2))
+    if not np.isfinite(covmean).all():  # singular product: regularise as pytorch-fid does
         offset = np.eye(s1.shape[0]) * 1e-6
         covmean = linalg.sqrtm((s1 + offset).dot(s2 + offset))
     covmean = covmean.real

@@ -1,0 +1,176 @@
+"""Conditional GAN: shapes at 32/64 px, conditioning, loss decrease, exact resume (in-process and after a kill),
+and the CLI end to end on a tiny shard. Tiny configs, CPU."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models import gan
+from models.shard import write_shard
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = dict(g_ch=8, d_ch=8, z_dim=16, embed_dim=16, batch_size=8, checkpoint_every=3, standing_stats_batches=2,
+            log_interval_s=1e9, device="cpu", cpu_threads=1)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # bit-identical resume comparisons need the same reduction order in both runs
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _toy(n=48, size=16, seed=0):
+    """Two visually distinct classes: dark images (class 0) and bright images (class 1), plus a second column."""
+    rng = np.random.default_rng(seed)
+    labels = np.stack([np.arange(n) % 2, np.arange(n) % 3], 1)
+    base = np.where(labels[:, 0] == 0, 30, 220)[:, None, None, None]
+    images = np.clip(base + rng.integers(-20, 21, size=(n, 1, size, size)), 0, 255).astype(np.uint8)
+    return images, labels
+
+
+@pytest.mark.parametrize("resolution, channels", [(32, 1), (64, 3)])
+def test_sample_shapes_and_label_dependence(resolution, channels):
+    cfg = gan.GANConfig(resolution=resolution, channels=channels, num_classes=[3, 2], attention_res=16, **TINY)
+    G = gan.Generator(cfg).eval()
+    labels = np.array([[0, 0], [1, 1], [2, 0], [2, 1]])
+    out = gan.sample(G, labels, seed=5)
+    assert out.shape == (4, channels, resolution, resolution) and out.dtype == np.uint8
+    assert np.array_equal(out, gan.sample(G, labels, seed=5))          # deterministic for a seed
+    same_z_other_label = gan.sample(G, labels[[1, 0, 3, 2]], seed=5)
+    assert not np.array_equal(out, same_z_other_label)                 # the label changes the image
+    D = gan.Discriminator(cfg)
+    x = torch.randn(4, channels, resolution, resolution)
+    assert D(x, torch.as_tensor(labels)).shape == (4,)
+
+
+def test_discriminator_and_generator_losses_decrease_on_a_fixed_batch():
+    images, labels = _toy()
+    cfg = gan.GANConfig(resolution=32, channels=1, num_classes=[2, 3], diffaug="", lr_d=1e-3, lr_g=1e-3, **TINY)
+    torch.manual_seed(0)
+    tr = gan.GANTrainer(cfg, torch.device("cpu"))
+    real = torch.nn.functional.interpolate(torch.from_numpy(images[:16]).float() / 127.5 - 1, size=32)
+    y = torch.from_numpy(labels[:16])
+    torch.manual_seed(1)
+    d_losses = [float(tr.d_step(real, y)["d_loss"]) for _ in range(12)]
+    assert d_losses[-1] < d_losses[0] - 0.1, d_losses
+    # G against a frozen D: fixed z is not possible inside g_step, but the mean over steps must fall
+    g_losses = [float(tr.g_step(y)["g_loss"]) for _ in range(12)]
+    assert np.mean(g_losses[-4:]) < np.mean(g_losses[:4]), g_losses
+
+
+def test_conditioning_is_learned_on_two_distinct_classes(tmp_path):
+    images, labels = _toy(64)
+    cfg = gan.GANConfig(resolution=32, steps=80, lr_g=5e-4, lr_d=5e-4, ema_start=1000, **TINY)
+    gan.train(images, labels[:, :1], cfg, tmp_path / "run")
+    G = gan.load_generator(tmp_path / "run")
+    dark = gan.sample(G, np.zeros(16, np.int64), seed=1).mean()
+    bright = gan.sample(G, np.ones(16, np.int64), seed=1).mean()
+    assert bright - dark > 60, (dark, bright)
+
+
+def _states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_continues_exactly_like_an_unbroken_run(tmp_path):
+    images, labels = _toy()
+    cfg = gan.GANConfig(resolution=32, steps=6, **TINY)
+    full = gan.train(images, labels, cfg, tmp_path / "full")
+    first = gan.train(images, labels, gan.GANConfig(**{**cfg.__dict__, "steps": 3}), tmp_path / "split")
+    assert first["steps"] == 3
+    second = gan.train(images, labels, cfg, tmp_path / "split")
+    assert second["steps"] == 6 and second["steps_this_run"] == 3 and full["steps_this_run"] == 6
+    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=False)["model"]
+    for part in ("G", "D", "G_ema"):
+        assert _states_equal(a[part], b[part]), part
+    for name in ("metrics.json", "loss_curve.png", "samples.png"):
+        assert (tmp_path / "split" / name).stat().st_size > 0
+    with pytest.raises(ValueError, match="different architecture"):
+        gan.train(images, labels, gan.GANConfig(**{**cfg.__dict__, "g_ch": 16}), tmp_path / "split")
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline.cli", *args]
+
+
+def _env() -> dict:
+    return {**os.environ, "ARXIV_FORGE_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+@pytest.fixture
+def tiny_shard(tmp_path) -> Path:
+    images, labels = _toy(40)
+    return write_shard(tmp_path / "shard", images, labels, [["dark", "bright"], ["a", "b", "c"]],
+                       columns=["tone", "other"])
+
+
+def test_cli_killed_run_resumes_to_the_same_result(tmp_path, tiny_shard):
+    common = ["train", "gan", "--shard", str(tiny_shard), "--preset", "tiny", "--steps", "24",
+              "--checkpoint-every", "4", "--seed", "3"]
+    # the uninterrupted reference run goes on in parallel with the run we kill
+    ref = subprocess.Popen(_cli(*common, "--out", str(tmp_path / "ref")), cwd=REPO, env=_env(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(*common, "--out", str(out)), cwd=REPO, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not (out / "checkpoint.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    killed_at = torch.load(out / "checkpoint.pt", weights_only=False)["step"]
+    assert 0 < killed_at < 24, f"the run was not interrupted mid-way (checkpoint at step {killed_at})"
+    again = subprocess.run(_cli(*common, "--out", str(out)), cwd=REPO, env=_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"resuming GAN training from {out / 'checkpoint.pt'} at step {killed_at}" in again.stderr
+    assert ref.wait(timeout=300) == 0, ref.stderr.read()
+    a = torch.load(tmp_path / "ref" / "checkpoint.pt", weights_only=False)
+    b = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert a["step"] == b["step"] == 24
+    for part in ("G", "D", "G_ema"):
+        assert _states_equal(a["model"][part], b["model"][part]), part
+
+
+def test_cli_train_generate_evaluate(tmp_path, tiny_shard, capsys):
+    # in-process: the same code path as the console script, without paying for another torch import
+    from pipeline.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "gan", "--shard", str(tiny_shard), "--out", str(run), "--preset", "tiny", "--steps", "4",
+                 "--label-column", "tone", "--label-column", "other"]) == 0
+    assert {"checkpoint.pt", "metrics.json", "loss_curve.png", "samples.png"} <= {p.name for p in run.iterdir()}
+    assert main(["generate", "gan", "--checkpoint", str(run), "--label", "bright,c", "-n", "6",
+                 "--out", str(tmp_path / "s.npy")]) == 0
+    arr = np.load(tmp_path / "s.npy")
+    assert arr.shape == (6, 1, 32, 32) and arr.dtype == np.uint8
+    assert main(["generate", "gan", "--checkpoint", str(run), "--label", "0,1", "-n", "4",
+                 "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    assert main(["generate", "gan", "--checkpoint", str(run), "--label", "purple,a", "-n", "4",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "not a class of this model" in capsys.readouterr().err
+    assert main(["evaluate", "gan", "--checkpoint", str(run), "--shard", str(tiny_shard), "--samples", "4",
+                 "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["n_generated"] == 4 and "kid_inception_vs_heldout" in metrics
+    assert 0 <= metrics["conditional_accuracy"] <= 1 and 0 <= metrics["memorisation_rate"] <= 1
+    assert metrics["label_columns"] == ["tone", "other"]
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["kid_inception_vs_heldout"] == pytest.approx(metrics["kid_inception_vs_heldout"])
+    assert saved["model"] == "gan"   # training metrics kept, evaluation merged in
+    assert main(["train", "gan", "--shard", str(tmp_path / "nope"), "--out", str(run)]) == 2
+    assert "shard directory not found" in capsys.readouterr().err
