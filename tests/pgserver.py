@@ -134,9 +134,9 @@ class PgServer:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown) and delete the cluster. Safe to call twice."""
+        """Stop the server (immediate: the data is thrown away) and delete the cluster. Safe to call twice."""
         if (self.data / "postmaster.pid").exists():
-            subprocess.run([str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w"],
+            subprocess.run([str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "immediate", "-w"],
                            capture_output=True, cwd=self.base, **self._as_user())
         shutil.rmtree(self.base, ignore_errors=True)
 

@@ -10,9 +10,11 @@ import importlib.util
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -397,3 +399,83 @@ def test_helm_instance_config_on_postgres(pg, tmp_path, helm_values):
     finally:
         instance.dispose()
     assert pg.query(db, "SELECT partition, status FROM runs") == [("b", "SUCCESS")]
+
+
+# --- the compose topology without Docker ------------------------------------------------------------------
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a process started with start_new_session=True, and its children (run workers, loaders)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_compose_topology_runs_a_queued_job(pg, tmp_path):
+    """What docker-compose.yml wires up, as local processes: the repo's dagster.yaml on Postgres, the code
+    location as a gRPC code server, the daemon reading deploy/workspace.compose.yaml's shape. A launched job
+    is queued, dequeued by the daemon, executed by the code server, and its run and materialisation land in
+    Postgres."""
+    from dagster._grpc.client import DagsterGrpcClient
+    from pgserver import free_port
+
+    db = pg.create_database("dagster_topology")
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    _tiny_bucket(tmp_path / "bucket")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_POSTGRES_HOST": pg.host,
+           "DAGSTER_POSTGRES_PORT": str(pg.port), "DAGSTER_POSTGRES_USER": pg.username,
+           "DAGSTER_POSTGRES_PASSWORD": pg.password, "DAGSTER_POSTGRES_DB": db,
+           "ARXIV_FORGE_BUCKET": str(tmp_path / "bucket"), "ARXIV_FORGE_DATA": str(tmp_path / "data")}
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    code_cmd = compose["code"]["command"]
+    port = free_port()
+    code_cmd = [str(DAGSTER.with_name(code_cmd[0])), *code_cmd[1:]]
+    code_cmd[code_cmd.index("-h") + 1] = "127.0.0.1"
+    code_cmd[code_cmd.index("-p") + 1] = str(port)
+    (grpc,) = yaml.safe_load((REPO / "deploy" / "workspace.compose.yaml").read_text())["load_from"]
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(yaml.safe_dump({"load_from": [{"grpc_server": {**grpc["grpc_server"], "host": "127.0.0.1",
+                                                                         "port": port}}]}))
+    daemon_cmd = [str(DAGSTER.with_name("dagster-daemon")), "run", "-w", str(workspace)]
+    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("code", "daemon")}  # noqa: SIM115
+    procs = []
+    try:
+        procs.append(subprocess.Popen(code_cmd, cwd=REPO, env=env, stdout=logs["code"], stderr=subprocess.STDOUT,
+                                      start_new_session=True))
+        procs.append(subprocess.Popen(daemon_cmd, cwd=REPO, env=env, stdout=logs["daemon"],
+                                      stderr=subprocess.STDOUT, start_new_session=True))
+        client = DagsterGrpcClient(port=port, host="127.0.0.1")
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                client.ping("ready")
+                break
+            except Exception:  # noqa: BLE001 - not listening yet
+                assert time.monotonic() < deadline and procs[0].poll() is None, (tmp_path / "code.log").read_text()
+                time.sleep(0.5)
+        launch = subprocess.run([str(DAGSTER), "job", "launch", "-w", str(workspace), "-j", "manifest_job"],
+                                cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+        assert launch.returncode == 0, launch.stdout + launch.stderr
+        status = None
+        while status not in ("SUCCESS", "FAILURE", "CANCELED"):
+            assert time.monotonic() < deadline, f"run still {status}\n{(tmp_path / 'daemon.log').read_text()[-3000:]}"
+            time.sleep(0.5)
+            rows = pg.query(db, "SELECT status FROM runs")
+            status = rows[0][0] if rows else None
+    finally:
+        for proc in procs:
+            _stop(proc)
+        for fh in logs.values():
+            fh.close()
+    assert status == "SUCCESS", (tmp_path / "daemon.log").read_text()[-3000:]
+    assert "Launched 1 runs" in (tmp_path / "daemon.log").read_text()
+    events = pg.query(db, "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' "
+                          "AND asset_key = %s", (dg.AssetKey("arxiv_manifest").to_string(),))
+    assert events == [(1,)]
