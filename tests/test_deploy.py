@@ -1,5 +1,7 @@
-"""Deployment: the code location validates, the compose files lint, the Helm values are well formed, and
-Dagster runs partitioned materialisations against a real PostgreSQL server (dagster-postgres).
+"""Deployment: the code location validates; the compose files lint; Dagster runs partitioned
+materialisations against a real PostgreSQL server (dagster-postgres), with the repo's and the Helm chart's
+instance settings; the compose topology (code server + daemon, no Docker) runs a queued job; the Helm values
+give training step pods a GPU and CPU step pods none.
 
 Needs Debian's `postgresql` and `docker-compose` packages; the tests that need them skip with the
 apt-get command when they are missing.
