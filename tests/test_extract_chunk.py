@@ -314,3 +314,63 @@ def test_cli_extract_json(tmp_path):
     out = subprocess.run([sys.executable, "-m", "pipeline.cli", "extract", str(bad), "--json"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode != 0 and out.stdout == "" and len(out.stderr.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- the sample bucket, end to end
+
+
+@pytest.fixture(scope="module")
+def sample_extracted(request, tmp_path_factory):
+    """The session's small sample bucket (conftest) when there is one, else 24 generated papers; extracted."""
+    from pipeline.source.oai import read_records
+
+    try:
+        bucket = request.getfixturevalue("small_sample_bucket")
+    except pytest.FixtureLookupError:
+        from pipeline.sample.bucket import write_sample_bucket
+
+        bucket = tmp_path_factory.mktemp("bucket")
+        write_sample_bucket(bucket, papers=24, seed=0)
+    records, _ = read_records([bucket / "metadata"])
+    meta = {r.id: {"title": r.title, "abstract": r.abstract, "categories": r.categories,
+                   "primary_category": r.primary_category} for r in records}
+    data = tmp_path_factory.mktemp("sample-data")
+    for tar in sorted((bucket / "src").glob("arXiv_src_*.tar")):
+        extract_chunk(tar, data, workers=2, metadata=meta)
+    truth = [json.loads(line) for line in (bucket / "truth" / "papers.jsonl").read_text().splitlines()]
+    return truth, data
+
+
+def test_sample_bucket_matches_the_generator_truth(sample_extracted):
+    truth, data = sample_extracted
+    papers = {p["paper_id"]: p for p in read_papers(data).to_pylist()}
+    assert len(papers) == len(truth) == read_papers(data).num_rows  # exactly one row per paper
+    figures: dict[str, list[dict]] = {}
+    for row in read_figures(data).to_pylist():
+        figures.setdefault(row["paper_id"], []).append(row)
+    checked_images = 0
+    for t in truth:
+        p = papers[t["paper_id"]]
+        assert p["status"] == t["status"], (t["paper_id"], p["error"], t["features"])
+        if p["status"] == "error":
+            assert p["error"]
+        got = figures.get(t["paper_id"], [])
+        assert p["n_figures"] == len(t["figures"]), t["paper_id"]
+        for tf in t["figures"]:
+            rows = [r for r in got if r["figure_index"] == tf["figure_index"]]
+            assert rows, (t["paper_id"], tf["figure_index"])
+            assert rows[0]["caption_text"] == tf["caption_text"], (t["paper_id"], tf["figure_index"])
+            assert rows[0]["primary_category"] == t["primary_category"]
+            assert len(rows) == max(1, len(tf["graphics"]))
+            for row, tg in zip(rows, tf["graphics"], strict=False):
+                assert row["graphic_status"] == tg["status"], (row["figure_id"], tg)
+                if tg["status"] == "ok":
+                    assert row["graphic_path"] == tg["path"]
+                    im = Image.open(io.BytesIO(row["image"]["bytes"]))
+                    im.load()
+                    assert im.size == (row["width"], row["height"]) and max(im.size) <= 512
+                    assert im.mode in ("RGB", "L")
+                    checked_images += 1
+    assert checked_images > 10
+    kinds = {r["kind"] for r in read_text(data).to_pylist()}
+    assert kinds == {"title", "abstract", "caption", "paragraph"}
