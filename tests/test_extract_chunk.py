@@ -374,3 +374,30 @@ def test_sample_bucket_matches_the_generator_truth(sample_extracted):
     assert checked_images > 10
     kinds = {r["kind"] for r in read_text(data).to_pylist()}
     assert kinds == {"title", "abstract", "caption", "paragraph"}
+
+
+pytest_plugins = ["s3server"]
+
+
+def test_extract_chunk_to_s3_and_rerun(tmp_path, s3_bucket):
+    members = paper_members()
+    small = {k: members[k] for k in ("2301/2301.00001.gz", "2301/2301.00002.gz", "2301/2301.00003.pdf")}
+    tar = build_chunk(tmp_path / f"{CHUNK}.tar", small)
+    root = f"s3://{s3_bucket.name}/lake"
+    ep = s3_bucket.endpoint_url
+    extract_chunk(tar, root, workers=1, metadata=METADATA, endpoint_url=ep)
+    keys = sorted(o["Key"] for o in s3_bucket.client.list_objects_v2(Bucket=s3_bucket.name)["Contents"])
+    assert f"lake/figures/primary_category=cs.CV/chunk={CHUNK}/part-0.parquet" in keys
+    assert f"lake/_manifests/{CHUNK}.json" in keys
+    from pipeline.dataset.reader import read_table
+
+    assert read_table(root, "papers", endpoint_url=ep).num_rows == 3
+    figs = read_table(root, "figures", category="cs.CV", endpoint_url=ep)
+    assert figs.num_rows == 4 and figs.column("image").null_count == 1  # the missing graphic
+    moved = {"2301.00001": {**METADATA["2301.00001"], "primary_category": "cs.LG"}}
+    extract_chunk(tar, root, workers=1, metadata=moved, endpoint_url=ep)
+    keys = sorted(o["Key"] for o in s3_bucket.client.list_objects_v2(Bucket=s3_bucket.name)["Contents"])
+    # the stale object of this chunk is gone (pyarrow may leave an empty "folder/" marker key behind)
+    assert not any("primary_category=cs.CV" in k and not k.endswith("/") for k in keys)
+    assert categories(root, endpoint_url=ep) == ["cs.LG"]
+    assert read_table(root, "figures", category="cs.LG", endpoint_url=ep).num_rows == 4

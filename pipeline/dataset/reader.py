@@ -97,12 +97,18 @@ def read_text(
 
 
 def categories(data_root: str | Path, endpoint_url: str | None = None) -> list[str]:
-    """Categories that have figure partitions, from the folder names (no file is opened)."""
+    """Categories that have at least one figures file (empty folders and S3 folder markers do not count)."""
     fs, base, _ = resolve_root(data_root, endpoint_url)
-    infos = fs.get_file_info(pafs.FileSelector(f"{base}/figures", allow_not_found=True))
+    selector = pafs.FileSelector(f"{base}/figures", allow_not_found=True, recursive=True)
     prefix = "primary_category="
-    return sorted(Path(i.path).name[len(prefix):] for i in infos
-                  if i.type == pafs.FileType.Directory and Path(i.path).name.startswith(prefix))
+    found = set()
+    for info in fs.get_file_info(selector):
+        if info.type != pafs.FileType.File or not info.path.endswith(".parquet"):
+            continue
+        for part in info.path[len(base):].split("/"):
+            if part.startswith(prefix):
+                found.add(part[len(prefix):])
+    return sorted(found)
 
 
 def chunk_manifests(data_root: str | Path, endpoint_url: str | None = None) -> dict[str, dict]:

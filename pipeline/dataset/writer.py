@@ -52,9 +52,11 @@ def resolve_root(data_root: str | Path, endpoint_url: str | None = None) -> tupl
     root = str(data_root)
     if root.startswith("s3://"):
         endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        kwargs = {"endpoint_override": endpoint} if endpoint else {}
-        if endpoint and endpoint.startswith("http://"):
-            kwargs["scheme"] = "http"
+        kwargs: dict = {}
+        if endpoint:  # MinIO, a moto server in tests
+            scheme, _, host = endpoint.rpartition("://")
+            kwargs = {"endpoint_override": host, "scheme": scheme or "https",
+                      "region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"}
         try:
             fs = pafs.S3FileSystem(**kwargs) if kwargs else pafs.FileSystem.from_uri(root)[0]
         except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError/ArrowInvalid for bad URIs
@@ -220,8 +222,7 @@ class ChunkWriter:
         if self.local:
             Path(dest).parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dest)
-        else:
-            self.fs.create_dir(dest.rsplit("/", 1)[0], recursive=True)
+        else:  # one PUT / multipart upload: the object appears only once complete
             pafs.copy_files(str(src), dest, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
 
     def manifest_path(self) -> str:
