@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("tar", metavar="TAR", help="a chunk tar, e.g. arXiv_src_2301_001.tar")
     c.add_argument("--out", required=True, metavar="DATA_ROOT", help="data root: a folder or s3://bucket/prefix")
     c.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
-    c.add_argument("--metadata", metavar="PARQUET", help="metadata table (titles, abstracts, categories)")
+    c.add_argument("--metadata", metavar="PATH",
+                   help="metadata.parquet (arxiv-forge harvest) or OAI-PMH XML files/folder: titles, abstracts, categories")
     c.add_argument("--max-side", type=int, default=512, help="long side of stored images (default 512)")
     c.add_argument("--paper-timeout", type=float, default=120, help="seconds per paper before it is killed")
     c.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -162,7 +163,7 @@ def _cmd_extract(args) -> int:
 
 
 def _cmd_extract_chunk(args) -> int:
-    from pipeline.extract.chunk import chunk_name, extract_chunk, load_metadata_for_chunk
+    from pipeline.extract.chunk import chunk_months, chunk_name, extract_chunk, load_metadata_for_chunk
     from pipeline.extract.limits import Limits
 
     tar = Path(args.tar)
@@ -171,8 +172,7 @@ def _cmd_extract_chunk(args) -> int:
     chunk = chunk_name(tar)
     metadata = None
     if args.metadata:
-        months = re.findall(r"_(\d{4})_", chunk + "_")
-        metadata = load_metadata_for_chunk(args.metadata, months or None)
+        metadata = load_metadata_for_chunk(args.metadata, chunk_months(chunk))
         log.info("metadata: %d records for %s", len(metadata), chunk)
     limits = Limits(max_side=args.max_side, paper_timeout_s=args.paper_timeout)
     start = time.perf_counter()

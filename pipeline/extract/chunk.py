@@ -284,6 +284,8 @@ def load_metadata_for_chunk(path: str | Path, yymm: list[str] | None = None) -> 
     p = Path(path)
     if not p.exists():
         raise UserError(f"metadata table {p} not found; pass the metadata.parquet written by `arxiv-forge harvest`")
+    if p.suffix.lower() == ".xml" or (p.is_dir() and not (p / "metadata.parquet").exists()):
+        return _metadata_from_xml(p, yymm)  # saved OAI-PMH responses, e.g. a sample bucket's metadata/
     table = pq.read_table(p / "metadata.parquet" if p.is_dir() else p)
     id_col = "id" if "id" in table.column_names else "paper_id"
     if yymm:
@@ -298,7 +300,22 @@ def load_metadata_for_chunk(path: str | Path, yymm: list[str] | None = None) -> 
     return {row[id_col]: row for row in table.to_pylist()}
 
 
-def _chunk_months(chunk: str) -> list[str] | None:
+def _metadata_from_xml(path: Path, yymm: list[str] | None) -> dict[str, dict]:
+    import dataclasses
+
+    from pipeline.source.oai import read_records
+
+    records, _ = read_records([path])
+    out = {}
+    for rec in records:
+        if yymm and not any(rec.id.startswith(f"{m}.") or re.search(f"/{m}\\d{{3}}", rec.id) for m in yymm):
+            continue
+        if not getattr(rec, "deleted", False):
+            out[rec.id] = dataclasses.asdict(rec)
+    return out
+
+
+def chunk_months(chunk: str) -> list[str] | None:
     m = re.search(r"_(\d{4})_", chunk + "_")
     return [m.group(1)] if m else None
 
