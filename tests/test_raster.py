@@ -223,3 +223,27 @@ def test_plain_postscript_with_bounding_box_is_cropped_to_it():
     out = _decode(r.png)
     assert abs(out.width - 512) <= 2 and abs(out.height - 256) <= 2  # the box, not the letter page
     assert out.getpixel((out.width // 2, out.height // 2))[2] > 200
+
+
+@needs_gs
+def test_postscript_batch_matches_single_renders_and_isolates_bad_files():
+    from pipeline.extract.raster import rasterize_postscript_batch
+
+    def eps(w, h, colour, extra=b""):
+        return (b"%%!PS-Adobe-3.0 EPSF-3.0\n%%%%BoundingBox: 0 0 %d %d\n%s setrgbcolor 0 0 %d %d rectfill %s showpage\n"
+                % (w, h, colour, w, h, extra))
+
+    items = [eps(200, 100, b"1 0 0"), eps(100, 300, b"0 1 0"), eps(300, 300, b"0 0 1"),
+             eps(120, 120, b"0 0 0", extra=b"showpage"),  # two pages: must not shift the others
+             b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n{} loop\n",
+             EPS]
+    results = rasterize_postscript_batch(items, limits=Limits(render_timeout_s=3))
+    singles = [rasterize(d, "eps", limits=Limits(render_timeout_s=3)) for d in items]
+    for i, (a, b) in enumerate(zip(results, singles, strict=True)):
+        assert a.status == b.status, i
+        if a.status == "ok":
+            assert (a.width, a.height) == (b.width, b.height), i
+            im_a, im_b = _decode(a.png).convert("RGB"), _decode(b.png).convert("RGB")
+            assert im_a.getpixel((a.width // 2, a.height // 2)) == im_b.getpixel((b.width // 2, b.height // 2))
+    assert results[4].status == "error" and "timed out" in results[4].reason
+    assert _decode(results[1].png).convert("RGB").getpixel((5, 5)) == (0, 255, 0)

@@ -317,8 +317,14 @@ def eps_bounding_box(ps: bytes) -> tuple[float, float, float, float] | None:
     return box  # type: ignore[return-value]
 
 
-def _rasterize_ps(data: bytes, max_side: int, limits: Limits) -> RasterResult:
-    t0 = time.perf_counter()
+@dataclass
+class _PsJob:
+    ps: bytes  # PostScript to run (EPSF header declared when the file has a BoundingBox)
+    box: tuple[float, float, float, float] | None
+    dpi: float
+
+
+def _prepare_ps(data: bytes, max_side: int, limits: Limits) -> _PsJob:
     ps = _postscript_part(data)
     box = eps_bounding_box(ps)
     if box is not None:
@@ -332,26 +338,104 @@ def _rasterize_ps(data: bytes, max_side: int, limits: Limits) -> RasterResult:
     else:
         w_pt = h_pt = 421.0  # no bounding box: a full A4/letter page at twice the size, trimmed below
     dpi = min(max(72.0 * max_side / max(w_pt, h_pt), 1.0), 2400.0)
+    return _PsJob(ps, box, dpi)
+
+
+def _gs_command(dpi: float, out: str, inputs: list[str], *, first_page_only: bool) -> list[str]:
+    cmd = [
+        shutil.which("gs") or "gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-dNOPROMPT", "-dEPSCrop",
+        "-sDEVICE=png16m", f"-r{dpi:.3f}", "-dTextAlphaBits=4", "-dGraphicsAlphaBits=4",
+    ]
+    if first_page_only:
+        cmd += ["-dFirstPage=1", "-dLastPage=1"]
+    return cmd + [f"-sOutputFile={out}"] + [x for path in inputs for x in ("-f", path)]
+
+
+def _finish_page(page: Image.Image, job: _PsJob, max_side: int, render_s: float) -> RasterResult:
+    if job.box is None:  # a whole page: trim the white margin around the drawing
+        bbox = ImageOps.invert(page.convert("L")).getbbox()
+        if bbox:
+            page = page.crop(bbox)
+    return _result(page, "eps", render_s, max_side, time.perf_counter())
+
+
+def _rasterize_ps(data: bytes, max_side: int, limits: Limits) -> RasterResult:
+    t0 = time.perf_counter()
+    job = _prepare_ps(data, max_side, limits)
     with tempfile.TemporaryDirectory(prefix="af-eps-") as tmp:
         src, out = Path(tmp) / "in.eps", Path(tmp) / "out.png"
-        src.write_bytes(ps)
-        cmd = [
-            shutil.which("gs") or "gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-dNOPROMPT", "-dEPSCrop",
-            "-sDEVICE=png16m", f"-r{dpi:.3f}", "-dTextAlphaBits=4", "-dGraphicsAlphaBits=4",
-            "-dFirstPage=1", "-dLastPage=1", f"-sOutputFile={out}", "-f", str(src),
-        ]
-        _run_tool(cmd, limits.render_timeout_s, "ghostscript gs", tmp)
+        src.write_bytes(job.ps)
+        _run_tool(_gs_command(job.dpi, str(out), [str(src)], first_page_only=True), limits.render_timeout_s,
+                  "ghostscript gs", tmp)
         if not out.is_file():
             raise _RasterError("ghostscript produced no image (empty or invalid PostScript)")
         with Image.open(out) as im:
             im.load()
             page = im.copy()
-    if box is None:  # a whole page: trim the white margin around the drawing
-        bbox = ImageOps.invert(page.convert("L")).getbbox()
-        if bbox:
-            page = page.crop(bbox)
-    render_s = time.perf_counter() - t0
-    return _result(page, "eps", render_s, max_side, time.perf_counter())
+    return _finish_page(page, job, max_side, time.perf_counter() - t0)
+
+
+def _render_ps_group(jobs: list[_PsJob], max_side: int, limits: Limits) -> list[RasterResult] | None:
+    """Several EPS files in ONE Ghostscript run (its start-up is most of an EPS's cost), at the group's
+    highest resolution. Each EPS gives exactly one page, so page i is file i; that, and every page's
+    size matching its BoundingBox, is checked. None on any doubt (the caller renders one by one)."""
+    t0 = time.perf_counter()
+    dpi = max(j.dpi for j in jobs)
+    with tempfile.TemporaryDirectory(prefix="af-eps-") as tmp:
+        inputs = []
+        for i, job in enumerate(jobs):
+            inputs.append(str(Path(tmp) / f"in-{i:03d}.eps"))
+            Path(inputs[-1]).write_bytes(job.ps)
+        try:
+            _run_tool(_gs_command(dpi, str(Path(tmp) / "out-%03d.png"), inputs, first_page_only=False),
+                      limits.render_timeout_s, "ghostscript gs", tmp)
+        except _RasterError:
+            return None
+        outs = sorted(Path(tmp).glob("out-*.png"))
+        if len(outs) != len(jobs):
+            return None
+        pages = []
+        for job, path in zip(jobs, outs, strict=True):
+            with Image.open(path) as im:
+                im.load()
+                page = im.copy()
+            w_px = (job.box[2] - job.box[0]) * dpi / 72  # type: ignore[index]
+            h_px = (job.box[3] - job.box[1]) * dpi / 72  # type: ignore[index]
+            if abs(page.width - w_px) > 2 or abs(page.height - h_px) > 2:
+                return None
+            pages.append(page)
+    each = (time.perf_counter() - t0) / len(jobs)
+    return [_finish_page(page, job, max_side, each) for page, job in zip(pages, jobs, strict=True)]
+
+
+def rasterize_postscript_batch(
+    items: list[bytes], *, max_side: int = 512, limits: Limits = DEFAULT_LIMITS,
+) -> list[RasterResult]:
+    """Rasterise several EPS/PS files (e.g. all of one paper's) with as few Ghostscript runs as possible:
+    files with a BoundingBox whose resolutions are within 1.5x share a run; anything that fails in a
+    shared run is redone on its own (so one bad file costs its neighbours nothing but time)."""
+    results: list[RasterResult | None] = [None] * len(items)
+    jobs: dict[int, _PsJob] = {}
+    for i, data in enumerate(items):
+        try:
+            job = _prepare_ps(data, max_side, limits)
+        except _RasterError:
+            continue  # rasterize() below reports it
+        if job.box is not None:
+            jobs[i] = job
+    order = sorted(jobs, key=lambda i: jobs[i].dpi)
+    group: list[int] = []
+    for i in order + [None]:  # type: ignore[list-item]
+        if i is not None and (not group or jobs[i].dpi <= 1.5 * jobs[group[0]].dpi):
+            group.append(i)
+            continue
+        if len(group) > 1:
+            rendered = _render_ps_group([jobs[g] for g in group], max_side, limits)
+            for g, res in zip(group, rendered or [], strict=False):
+                results[g] = res
+        group = [i] if i is not None else []
+    return [res if res is not None else rasterize(items[i], "eps", max_side=max_side, limits=limits)
+            for i, res in enumerate(results)]
 
 
 def rasterize(data: bytes, fmt: str, *, max_side: int = 512, limits: Limits = DEFAULT_LIMITS) -> RasterResult:
