@@ -11,11 +11,19 @@ from assets.sensors import new_chunks_sensor
 from assets.sources import arxiv_manifest, arxiv_metadata, source_chunk
 from assets.training import figure_gan, figure_vae, text_lstm
 
-defs = dg.Definitions(
-    assets=[arxiv_manifest, source_chunk, arxiv_metadata, chunk_extract, category_figures, field_corpus,
-            figure_gan, figure_vae, text_lstm],
-    jobs=ALL_JOBS,
-    schedules=ALL_SCHEDULES,
-    sensors=[new_chunks_sensor],
-    resources=default_resources(),
-)
+ALL_ASSETS = [arxiv_manifest, source_chunk, arxiv_metadata, chunk_extract, category_figures, field_corpus,
+              figure_gan, figure_vae, text_lstm]
+
+
+def build_definitions(resources: dict | None = None) -> dg.Definitions:
+    """The code location; tests pass their own resources (a temporary bucket and data root)."""
+    return dg.Definitions(
+        assets=ALL_ASSETS,
+        jobs=ALL_JOBS,
+        schedules=ALL_SCHEDULES,
+        sensors=[new_chunks_sensor],
+        resources=resources or default_resources(),
+    )
+
+
+defs = build_definitions()

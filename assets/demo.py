@@ -66,7 +66,11 @@ def _prepare_environment(opts: DemoOptions) -> tuple[Path, Path, Path]:
 def run_demo(opts: DemoOptions) -> DemoReport:
     bucket_dir, data_dir, home = _prepare_environment(opts)
     # Resources read their environment defaults at import, so import Dagster code only now.
+    import logging
+
     import dagster as dg
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # schema stamping on every run is noise here
 
     from assets.definitions import defs
     from assets.partitions import chunk_partitions, metadata_days
@@ -136,6 +140,7 @@ def run_demo(opts: DemoOptions) -> DemoReport:
         report.errors_by_reason[key] = report.errors_by_reason.get(key, 0) + 1
 
     from assets.schedules import lake_categories, lake_fields
+    from assets.training import flat_numbers
     from pipeline.dataset.reader import dataset
 
     lake = defs.resources["lake"]
@@ -178,8 +183,7 @@ def run_demo(opts: DemoOptions) -> DemoReport:
         for p in parts:
             out = Path(lake.local("models", kind, p))
             metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else {}
-            report.models[f"{kind}[{p}]"] = {"dir": str(out), **{k: v for k, v in metrics.items()
-                                                                if isinstance(v, (int, float, str))}}
+            report.models[f"{kind}[{p}]"] = {"dir": str(out), **flat_numbers(metrics)}
     report.stage_seconds["total"] = round(time.perf_counter() - t_all, 1)
     return report
 

@@ -13,6 +13,7 @@ metadata_job = dg.define_asset_job(
 chunk_job = dg.define_asset_job(
     "chunk_job", selection=dg.AssetSelection.assets("source_chunk", "papers", "figures", "text"),
     description="Fetch one chunk tar (md5-verified) and extract its papers, figures and text.",
+    tags={"arxiv-forge/stage": "extract"},  # dagster.yaml limits concurrent extraction runs by this tag
 )
 category_dataset_job = dg.define_asset_job(
     "category_dataset_job", selection=dg.AssetSelection.assets("category_figures"),

@@ -40,7 +40,7 @@ def lake_categories(lake: DataLake) -> list[str]:
 def lake_fields(lake: DataLake) -> list[str]:
     from pipeline.dataset.reader import dataset
 
-    d = dataset(lake.root, "text")
+    d = dataset(lake.root, "text", endpoint_url=lake.endpoint_url)
     return sorted({f for f in d.to_table(columns=["field"]).column("field").unique().to_pylist() if f})
 
 
@@ -70,7 +70,7 @@ def weekly_image_training_schedule(context: dg.ScheduleEvaluationContext, lake: 
 
     day = context.scheduled_execution_time.date().isoformat()
     for c in lake_categories(lake):
-        if dataset(lake.root, "figures", category=c).count_rows() >= MIN_TRAIN_IMAGES:
+        if dataset(lake.root, "figures", category=c, endpoint_url=lake.endpoint_url).count_rows() >= MIN_TRAIN_IMAGES:
             yield dg.RunRequest(partition_key=c, run_key=f"train-{day}-{c}")
 
 

@@ -32,6 +32,7 @@ class ImageModelConfig(dg.Config):
     label_column: int | None = None  # None = all label columns combined; else one column of the shard
     holdout_fraction: float = 0.1
     seed: int = 0
+    checkpoint_every: int | None = None  # steps between checkpoints; None = the preset's
     fresh: bool = False  # True: discard the checkpoint and start over
     evaluate: bool = True  # KID / conditional accuracy / memorisation after training
 
@@ -53,10 +54,22 @@ def _out_dir(lake: DataLake, kind: str, partition: str, fresh: bool) -> Path:
     return out
 
 
+def flat_numbers(metrics: dict, prefix: str = "") -> dict[str, float]:
+    """Numeric metrics, nested dicts flattened (`valid: {bpc}` -> `valid_bpc`); the config is left out."""
+    out: dict[str, float] = {}
+    for k, v in metrics.items():
+        if k == "config":
+            continue
+        if isinstance(v, dict):
+            out.update(flat_numbers(v, f"{prefix}{k}_"))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"{prefix}{k}"] = float(v)
+    return out
+
+
 def _numbers(metrics: dict) -> dict:
     """Numeric metrics as Dagster floats (the UI plots them across materialisations)."""
-    return {k: dg.MetadataValue.float(float(v)) for k, v in metrics.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {k: dg.MetadataValue.float(v) for k, v in flat_numbers(metrics).items()}
 
 
 def _train_image_model(context: dg.AssetExecutionContext, kind: str, config: ImageModelConfig, lake: DataLake,
@@ -74,7 +87,8 @@ def _train_image_model(context: dg.AssetExecutionContext, kind: str, config: Ima
     if len(shard) < 8:
         raise dg.Failure(f"{category}: only {len(shard)} images in the shard; too few to train a {kind}")
     module = gan if kind == "gan" else vae
-    overrides = {k: v for k, v in {"steps": config.steps, "batch_size": config.batch_size}.items() if v is not None}
+    overrides = {k: v for k, v in {"steps": config.steps, "batch_size": config.batch_size,
+                                   "checkpoint_every": config.checkpoint_every}.items() if v is not None}
     cfg = {**module.PRESETS[config.preset], **overrides, "minutes": config.minutes, "seed": config.seed,
            "device": compute.device}
     if config.minutes is not None and config.steps is None:

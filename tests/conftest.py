@@ -15,3 +15,13 @@ def real_fixtures() -> Path:
     if not REAL_FIXTURES.is_dir():
         pytest.skip(f"real fixtures not found at {REAL_FIXTURES} (clone with ../shared beside the repo)")
     return REAL_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def small_sample_bucket(tmp_path_factory) -> Path:
+    """A small generated sample bucket (40 papers, seed 0), written once per test session. Read-only."""
+    from pipeline.sample.bucket import write_sample_bucket
+
+    root = tmp_path_factory.mktemp("sample-bucket")
+    write_sample_bucket(root, papers=40, seed=0)
+    return root

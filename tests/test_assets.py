@@ -1,0 +1,295 @@
+"""The Dagster code location, materialised for real on a small generated sample bucket.
+
+One module-scoped pipeline run (temporary instance, bucket and data root) feeds the assertions: the
+manifest, the sensor adding chunk partitions, metadata, extraction with its checks, the category shard,
+the field corpus, and tiny GAN / VAE / LSTM trainings. Schedules, backfills and resume-after-failure
+have their own tests.
+"""
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from assets.definitions import build_definitions
+from assets.partitions import chunk_partitions, metadata_days
+from assets.resources import Compute, DataLake, MetadataSource, SourceBucket
+from assets.schedules import nightly_metadata_schedule, nightly_shards_schedule
+from assets.sensors import new_chunks_sensor
+from pipeline.source.manifest import parse_manifest, render_manifest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_IMAGE = {"preset": "cpu-small", "minutes": None, "steps": 3, "batch_size": 8, "evaluate": False}
+
+
+def _resources(bucket: Path, data: Path) -> dict:
+    return {
+        "bucket": SourceBucket(url=str(bucket)),
+        "lake": DataLake(root=str(data)),
+        "metadata_source": MetadataSource(endpoint="bucket"),
+        "compute": Compute(device="cpu", workers=2),
+    }
+
+
+def _truth(bucket: Path) -> list[dict]:
+    return [json.loads(line) for line in (bucket / "truth" / "papers.jsonl").read_text().splitlines() if line]
+
+
+class Pipeline:
+    """A pipeline run on one instance; `run(job, partition, ops)` executes a job of the code location."""
+
+    def __init__(self, bucket: Path, data: Path, instance: dg.DagsterInstance):
+        self.bucket, self.data, self.instance = bucket, data, instance
+        self.defs = build_definitions(_resources(bucket, data))
+
+    def run(self, job: str, partition: str | None = None, ops: dict | None = None) -> dg.ExecuteInProcessResult:
+        return self.defs.resolve_job_def(job).execute_in_process(
+            instance=self.instance, partition_key=partition, run_config={"ops": ops or {}}, raise_on_error=False)
+
+    def sensor(self) -> dg.SensorResult:
+        ctx = dg.build_sensor_context(instance=self.instance, resources={"bucket": self.defs.resources["bucket"]})
+        return new_chunks_sensor(ctx)
+
+
+@pytest.fixture(scope="module")
+def pipeline(small_sample_bucket, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    bucket = root / "bucket"
+    shutil.copytree(small_sample_bucket, bucket)
+    (root / "dagster_home").mkdir()
+    with dg.instance_for_test(temp_dir=str(root / "dagster_home")) as instance:
+        yield Pipeline(bucket, root / "data", instance)
+
+
+@pytest.fixture(scope="module")
+def extracted(pipeline):
+    """Manifest, sensor, metadata and every chunk extracted (the sources + extraction half of the graph)."""
+    results = {"manifest": pipeline.run("manifest_job")}
+    sensor = pipeline.sensor()
+    for req in sensor.dynamic_partitions_requests:
+        pipeline.instance.add_dynamic_partitions(chunk_partitions.name, list(req.partition_keys))
+    results["sensor"] = sensor
+    results["metadata"] = pipeline.run("metadata_job", metadata_days.get_last_partition_key())
+    results["chunks"] = {r.partition_key: pipeline.run("chunk_job", r.partition_key) for r in sensor.run_requests}
+    return results
+
+
+def _meta(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    mats = [m for m in result.get_asset_materialization_events() if m.asset_key.to_user_string() == asset]
+    assert mats, f"no materialisation of {asset}"
+    return {k: v.value for k, v in mats[-1].materialization.metadata.items()}
+
+
+def test_definitions_load_with_every_asset_job_schedule_and_sensor():
+    from assets.definitions import defs
+
+    dg.Definitions.validate_loadable(defs)
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"arxiv_manifest", "source_chunk", "arxiv_metadata", "papers", "figures", "text", "category_figures",
+            "field_corpus", "figure_gan", "figure_vae", "text_lstm"} <= keys
+    for name in ("figure_gan", "figure_vae", "text_lstm"):
+        node = defs.resolve_assets_def(name)
+        spec = node.specs_by_key[dg.AssetKey(name)]
+        assert node.op.pool == "gpu"
+        assert "nvidia.com/gpu" in json.dumps(node.op.tags.get("dagster-k8s/config"))
+        assert spec.partitions_def is not None
+    assert defs.resolve_sensor_def("new_chunks_sensor")
+    assert defs.resolve_schedule_def("nightly_metadata_schedule")
+
+
+def test_manifest_and_sensor_add_every_chunk(pipeline, extracted):
+    manifest = parse_manifest(pipeline.bucket / "src" / "arXiv_src_manifest.xml")
+    assert extracted["manifest"].success
+    meta = _meta(extracted["manifest"], "arxiv_manifest")
+    assert meta["chunks"] == len(manifest.entries)
+    assert meta["items"] == sum(e.num_items for e in manifest.entries)
+    sensor = extracted["sensor"]
+    assert sorted(r.partition_key for r in sensor.run_requests) == sorted(e.chunk for e in manifest.entries)
+    assert sorted(pipeline.instance.get_dynamic_partitions("chunk")) == sorted(e.chunk for e in manifest.entries)
+    again = pipeline.sensor()  # nothing new: the sensor skips
+    assert not again.run_requests and again.skip_reason
+
+
+def test_sensor_picks_up_a_chunk_added_to_the_manifest(small_sample_bucket, tmp_path):
+    bucket = tmp_path / "bucket"
+    shutil.copytree(small_sample_bucket, bucket)
+    path = bucket / "src" / "arXiv_src_manifest.xml"
+    full = parse_manifest(path)
+    newest = full.sorted()[-1]
+    path.write_bytes(render_manifest([e for e in full.entries if e is not newest], full.timestamp))
+    with dg.instance_for_test() as instance:
+        p = Pipeline(bucket, tmp_path / "data", instance)
+        first = p.sensor()
+        instance.add_dynamic_partitions("chunk", list(first.dynamic_partitions_requests[0].partition_keys))
+        assert newest.chunk not in instance.get_dynamic_partitions("chunk")
+        path.write_bytes(render_manifest(full.entries, "Sun Nov 22 03:00:00 2026"))  # arXiv published a chunk
+        second = p.sensor()
+        assert [r.partition_key for r in second.run_requests] == [newest.chunk]
+        assert list(second.dynamic_partitions_requests[0].partition_keys) == [newest.chunk]
+
+
+def test_metadata_table_has_every_paper(pipeline, extracted):
+    assert extracted["metadata"].success
+    meta = _meta(extracted["metadata"], "arxiv_metadata")
+    assert meta["rows"] == len(_truth(pipeline.bucket))
+    assert meta["unreadable_files"] == 0
+
+
+def test_each_chunk_extracts_one_papers_row_per_paper_and_passes_its_checks(pipeline, extracted):
+    from pipeline.dataset.reader import read_papers
+
+    truth = _truth(pipeline.bucket)
+    for chunk, result in extracted["chunks"].items():
+        assert result.success, chunk
+        checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+        assert checks == {"error_rate_below_threshold": True, "images_decode": True, "captions_present": True,
+                          "schema_stable": True}, chunk
+        papers = read_papers(pipeline.data, chunk=chunk).column("paper_id").to_pylist()
+        assert sorted(papers) == sorted(t["paper_id"] for t in truth if t["chunk"] == chunk)
+        assert _meta(result, "papers")["papers"] == len(papers)
+
+
+def _category_with_most_images(data: Path) -> list[str]:
+    from pipeline.dataset.reader import categories, read_figures
+
+    counts = {c: read_figures(data, category=c, with_images_only=True, columns=["figure_id"]).num_rows
+              for c in categories(data)}
+    return sorted(counts, key=lambda c: (-counts[c], c))
+
+
+def test_category_shard_reads_only_its_category(pipeline, extracted):
+    from pipeline.dataset.reader import read_figures
+
+    cat = _category_with_most_images(pipeline.data)[0]
+    result = pipeline.run("category_dataset_job", cat, {"category_figures": {"config": {"resolution": 32}}})
+    assert result.success
+    meta = _meta(result, "category_figures")
+    shard = pipeline.data / "shards" / cat
+    images = np.load(shard / "images.npy", mmap_mode="r")
+    expected = read_figures(pipeline.data, category=cat, with_images_only=True, columns=["figure_id"]).num_rows
+    assert images.shape == (expected, 3, 32, 32) and images.dtype == np.uint8
+    assert meta["images"] == expected
+    assert 0 < meta["share_of_figures_table_read"] < 1  # only this category's files were opened
+    labels = np.load(shard / "labels.npy")
+    assert labels.shape == (expected, 2)
+    assert json.loads((shard / "classes.json").read_text())["columns"] == ["figure_kind", "section_kind"]
+    assert images.reshape(len(images), -1).max(axis=1).min() == 255  # letterboxed on white, not black
+
+
+def test_image_models_train_and_report(pipeline, extracted):
+    cat = _category_with_most_images(pipeline.data)[0]
+    result = pipeline.run("category_training_job", cat, {
+        "category_figures": {"config": {"resolution": 32}},
+        "figure_gan": {"config": TINY_IMAGE},
+        "figure_vae": {"config": TINY_IMAGE},
+    })
+    assert result.success
+    gan, vae = _meta(result, "figure_gan"), _meta(result, "figure_vae")
+    assert gan["steps"] == 3 and "samples" in gan and "loss_curve" in gan
+    assert vae["steps"] == 3 and vae["heldout_bits_per_dim"] > 0
+    assert (pipeline.data / "models" / "gan" / cat / "checkpoint.pt").exists()
+
+
+def test_field_corpus_and_lstm(pipeline, extracted):
+    result = pipeline.run("field_training_job", "cs", {
+        "field_corpus": {"config": {"valid_fraction": 0.2}},
+        "text_lstm": {"config": {"minutes": None, "steps": 3}},
+    })
+    assert result.success
+    corpus = _meta(result, "field_corpus")
+    assert corpus["train_lines"] > 0 and corpus["papers"] > 0
+    lstm = _meta(result, "text_lstm")
+    assert lstm["steps"] == 3 and lstm["valid_bpc"] > 0 and lstm["sample"]
+
+
+def test_nightly_schedules_request_the_right_partitions(pipeline, extracted):
+    from pipeline.dataset.reader import categories
+
+    when = dt.datetime(2026, 11, 22, 2, 0, tzinfo=dt.UTC)
+    ctx = dg.build_schedule_context(instance=pipeline.instance, scheduled_execution_time=when)
+    req = nightly_metadata_schedule(ctx)
+    assert req.partition_key == "2026-11-21"
+    ctx = dg.build_schedule_context(instance=pipeline.instance, scheduled_execution_time=when,
+                                    resources={"lake": DataLake(root=str(pipeline.data))})
+    requested = sorted(r.partition_key for r in nightly_shards_schedule(ctx))
+    assert requested and requested == sorted(c for c in categories(pipeline.data) if c != "unknown")
+
+
+def _env(bucket: Path, data: Path, home: Path) -> dict:
+    return {**os.environ, "ARXIV_FORGE_BUCKET": str(bucket), "ARXIV_FORGE_DATA": str(data),
+            "ARXIV_FORGE_OAI": "bucket", "ARXIV_FORGE_DEVICE": "cpu", "DAGSTER_HOME": str(home)}
+
+
+def test_category_backfill_of_two_categories(pipeline, extracted, tmp_path):
+    cats = _category_with_most_images(pipeline.data)[:2]
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _env(pipeline.bucket, pipeline.data, home)
+    cli = [sys.executable, "-m", "pipeline.cli", "backfill", "--categories", ",".join(cats),
+           "--job", "category_dataset_job"]
+    submitted = subprocess.run(cli, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert submitted.returncode == 0, submitted.stderr[-2000:]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        backfills = instance.get_backfills()
+        assert len(backfills) == 1
+        assert sorted(backfills[0].partition_names) == sorted(cats)
+    ran = subprocess.run([*cli, "--now"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.count(": ok") == 2
+    for c in cats:
+        assert (pipeline.data / "shards" / c / "images.npy").exists()
+
+
+KILL_SCRIPT = """
+import sys
+from assets.definitions import defs
+job = defs.resolve_job_def("category_training_job")
+job.execute_in_process(partition_key=sys.argv[1], run_config={"ops": {
+    "category_figures": {"config": {"resolution": 32}},
+    "figure_gan": {"config": {"preset": "cpu-small", "minutes": None, "steps": 100000, "batch_size": 8,
+                              "checkpoint_every": 2, "evaluate": False}},
+    "figure_vae": {"config": {"preset": "cpu-small", "minutes": None, "steps": 3, "evaluate": False}}}})
+"""
+
+
+def test_failed_training_run_resumes_from_its_checkpoint(pipeline, extracted, tmp_path):
+    cat = _category_with_most_images(pipeline.data)[0]
+    data = tmp_path / "data"
+    shutil.copytree(pipeline.data, data, ignore=shutil.ignore_patterns("models"))
+    ckpt = data / "models" / "gan" / cat / "checkpoint.pt"
+    env = _env(pipeline.bucket, data, tmp_path / "home")
+    (tmp_path / "home").mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, cat], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+        assert ckpt.exists(), "the training run wrote no checkpoint before the deadline"
+        time.sleep(1.0)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run dies mid-training, like a lost node
+        proc.wait()
+    import torch
+
+    saved_step = torch.load(ckpt, map_location="cpu", weights_only=False)["step"]
+    assert saved_step >= 2
+    with dg.instance_for_test() as instance:
+        rerun = Pipeline(pipeline.bucket, data, instance).run("category_training_job", cat, {
+            "category_figures": {"config": {"resolution": 32}},
+            "figure_gan": {"config": {**TINY_IMAGE, "steps": saved_step + 2}},
+            "figure_vae": {"config": TINY_IMAGE},
+        })
+    assert rerun.success
+    gan = _meta(rerun, "figure_gan")
+    assert gan["resumed"] is True
+    assert gan["steps"] == saved_step + 2 and gan["steps_this_run"] == 2
