@@ -10,7 +10,8 @@ setup:
 demo: setup
 	@$(VENV)/arxiv-forge demo
 
-test: setup
+test:
+	@bash scripts/setup.sh --test
 	@$(VENV)/pytest -q
 
 bench: setup

