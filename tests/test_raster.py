@@ -238,12 +238,13 @@ def test_postscript_batch_matches_single_renders_and_isolates_bad_files():
              b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n{} loop\n",
              EPS]
     results = rasterize_postscript_batch(items, limits=Limits(render_timeout_s=3))
-    singles = [rasterize(d, "eps", limits=Limits(render_timeout_s=3)) for d in items]
-    for i, (a, b) in enumerate(zip(results, singles, strict=True)):
-        assert a.status == b.status, i
-        if a.status == "ok":
-            assert (a.width, a.height) == (b.width, b.height), i
-            im_a, im_b = _decode(a.png).convert("RGB"), _decode(b.png).convert("RGB")
-            assert im_a.getpixel((a.width // 2, a.height // 2)) == im_b.getpixel((b.width // 2, b.height // 2))
+    for i, a in enumerate(results):
+        if i == 4:
+            continue
+        b = rasterize(items[i], "eps")
+        assert a.status == b.status == "ok", i
+        assert (a.width, a.height) == (b.width, b.height), i
+        im_a, im_b = _decode(a.png).convert("RGB"), _decode(b.png).convert("RGB")
+        assert im_a.getpixel((a.width // 2, a.height // 2)) == im_b.getpixel((b.width // 2, b.height // 2))
     assert results[4].status == "error" and "timed out" in results[4].reason
     assert _decode(results[1].png).convert("RGB").getpixel((5, 5)) == (0, 255, 0)
