@@ -401,3 +401,16 @@ def test_extract_chunk_to_s3_and_rerun(tmp_path, s3_bucket):
     assert not any("primary_category=cs.CV" in k and not k.endswith("/") for k in keys)
     assert categories(root, endpoint_url=ep) == ["cs.LG"]
     assert read_table(root, "figures", category="cs.LG", endpoint_url=ep).num_rows == 4
+
+
+def test_cli_extract_tex_file_uses_its_folder(tmp_path, capsys):
+    from pipeline.cli import main
+
+    (tmp_path / "figs").mkdir()
+    (tmp_path / "figs" / "a.png").write_bytes(_png((0, 0, 255), size=(64, 48)))
+    (tmp_path / "paper.tex").write_bytes(_doc("\\begin{figure}\\includegraphics{figs/a}\\caption{Blue.}\\end{figure}"))
+    (tmp_path / "draft.tex").write_bytes(_doc("\\begin{figure}\\caption{Not this one.}\\end{figure}"))
+    assert main(["extract", str(tmp_path / "paper.tex"), "--json"]) == 0
+    objs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [o["caption_text"] for o in objs] == ["Blue."]
+    assert objs[0]["graphics"][0]["path"] == "figs/a.png" and objs[0]["graphics"][0]["width"] == 64

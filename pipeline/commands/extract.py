@@ -85,7 +85,7 @@ def _extract_one(source: Path, args) -> bool:
 
     limits = Limits(max_side=args.max_side)
     paper_id = paper_id_for(source)
-    bundle = read_bundle(source, limits=limits)
+    bundle = _tex_file_bundle(source, limits) if source.suffix.lower() == ".tex" else read_bundle(source, limits=limits)
     if bundle.error and not bundle.files:
         print(f"arxiv-forge: error: {source}: cannot read the bundle: {bundle.error}", file=sys.stderr)
         return False
@@ -133,6 +133,19 @@ def _extract_one(source: Path, args) -> bool:
         print(f"{paper_id}: main {analysis.main_tex}, {len(analysis.figures)} figures, {n_graphics} graphics, "
               f"{n_images} images, {len(bundle.skipped)} members skipped")
     return True
+
+
+def _tex_file_bundle(tex: Path, limits):
+    """A lone .tex names its folder as the bundle root (where LaTeX finds its graphics and \\input files);
+    other main documents in that folder are left out so the given file is the one analysed."""
+    from pipeline.extract.bundle import read_bundle
+
+    bundle = read_bundle(tex.resolve().parent, limits=limits)
+    for path in [p for p in bundle.files if p.lower().endswith(".tex") and p != tex.name]:
+        if b"\\documentclass" in bundle.files[path] or b"\\documentstyle" in bundle.files[path]:
+            del bundle.files[path]
+    bundle.source_format = "tex"
+    return bundle
 
 
 def _write_png(root: Path, paper_id: str, k: int, j: int, n: int, png: bytes) -> None:
