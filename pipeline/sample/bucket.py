@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import tarfile
+import threading
 import time
 import urllib.parse
 from collections import Counter
@@ -155,8 +156,9 @@ def _build_all(plans: list[PaperPlan], workers: int | None) -> Iterator[BuiltPap
     if workers <= 1:
         yield from map(build_paper, plans)
         return
-    # forkserver: a fresh process, safe even when the caller runs threads (a moto server, Dagster).
-    ctx = multiprocessing.get_context("forkserver")
+    # fork is cheapest (workers share the loaded matplotlib) but unsafe in a threaded process (a moto server,
+    # Dagster): there, forkserver starts workers from a clean single-threaded server instead.
+    ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
     with ctx.Pool(workers) as pool:
         yield from pool.imap(build_paper, plans, chunksize=4)
 
