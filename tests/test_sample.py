@@ -399,7 +399,9 @@ def test_same_seed_gives_identical_bytes(bucket, tmp_path):
 
 def test_other_seed_differs_and_rerun_replaces_stale_files(tmp_path):
     out = tmp_path / "b"
-    write_sample_bucket(out, papers=8, seed=1)
+    calls = []
+    write_sample_bucket(out, papers=8, seed=1, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, 8) for i in range(1, 9)]
     first = _digests(out)
     (out / "src/arXiv_src_2302_009.tar").write_bytes(b"stale")
     write_sample_bucket(out, papers=5, seed=2)
@@ -421,3 +423,5 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
     assert "at least 3" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
     assert main(["sample-bucket", str(tmp_path / "file")]) == 2
+    assert main(["sample-bucket", str(tmp_path / "file" / "sub"), "--papers", "3"]) == 2
+    assert "choose a writable directory" in capsys.readouterr().err

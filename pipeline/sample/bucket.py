@@ -113,8 +113,12 @@ def write_sample_bucket(out_dir: Path, *, papers: int = 300, seed: int = 0, prog
         plans = plan_papers(papers, seed)
     except ValueError as exc:
         raise UserError(f"--papers: {exc}") from None
-    for sub in ("src", METADATA_DIR, "truth"):
-        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    try:
+        for sub in ("src", METADATA_DIR, "truth"):
+            (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the sample bucket in {out_dir} ({exc.strerror}); "
+                        "choose a writable directory") from None
 
     truths: list[dict] = []
     records: list[MetadataRecord] = []
