@@ -377,6 +377,8 @@ class _Builder:
         return arg
 
     def _make_graphic(self, it: _Intent, mod: str | None, sub: list[Seg] | None) -> tuple[GraphicRef, dict]:
+        """Draw one graphic (or plant its trap: `mod`), add its file(s) to the bundle, and return the
+        \\includegraphics reference with the graphic's truth. Every written name is checked later by `_verify`."""
         rng = self.rng
         subkind = it.subkind
         fmt = self._graphic_format(subkind)
