@@ -166,6 +166,10 @@ def main() -> int:
         "ours_median_param_tokens_per_s": med_ours * n_params,
         "reference_median_param_tokens_per_s": med_ref * n_params,
         "ratio_ours_over_reference": med_ours / med_ref,
+        # Same round = same background load: the per-round ratio is the least noisy comparison here.
+        "paired_ratios_wall": [o / r for o, r in zip(ours, ref, strict=True)],
+        "paired_ratios_cpu_time": [o / r for o, r in zip(ours_cpu, ref_cpu, strict=True)],
+        "median_paired_ratio_cpu_time": statistics.median(o / r for o, r in zip(ours_cpu, ref_cpu, strict=True)),
         "ours_tokens_per_cpu_s": ours_cpu,
         "reference_tokens_per_cpu_s": ref_cpu,
         "ratio_ours_over_reference_cpu_time": cpu_ours / cpu_ref,
