@@ -414,3 +414,23 @@ def test_cli_extract_tex_file_uses_its_folder(tmp_path, capsys):
     objs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [o["caption_text"] for o in objs] == ["Blue."]
     assert objs[0]["graphics"][0]["path"] == "figs/a.png" and objs[0]["graphics"][0]["width"] == 64
+
+
+def test_real_submissions_as_a_chunk(real_fixtures, tmp_path):
+    """The real arXiv fixtures packed as one chunk: each ends in the status its content calls for."""
+    names = ["1801.03879-1", "Upload9BadFileNames", "relative_path", "sampleF_html", "source_with_dir",
+             "upload5", "with__MACOSX_hidden"]
+    members = {f"1801/1801.{i:05d}.gz": (real_fixtures / f"{n}.tar.gz").read_bytes() for i, n in enumerate(names, 1)}
+    data = tmp_path / "data"
+    extract_chunk(build_chunk(tmp_path / "arXiv_src_1801_001.tar", members), data, workers=2)
+    got = {p["paper_id"]: p for p in read_papers(data).to_pylist()}
+    status = {n: got[f"1801.{i:05d}"]["status"] for i, n in enumerate(names, 1)}
+    assert status == {"1801.03879-1": "no_figures", "Upload9BadFileNames": "ok", "relative_path": "error",
+                      "sampleF_html": "no_source", "source_with_dir": "ok", "upload5": "pdf_only",
+                      "with__MACOSX_hidden": "ok"}
+    assert "traversal" in got["1801.00003"]["error"]
+    assert got["1801.00001"]["n_skipped_members"] == 6  # the AppleDouble ._* files
+    ps_paper = got["1801.00005"]
+    assert ps_paper["n_graphics"] == 41 and ps_paper["n_images"] == 41  # PostScript figures via Ghostscript
+    figs = read_figures(data, columns=["paper_id", "graphic_format", "image"]).to_pylist()
+    assert all(f["image"] is not None for f in figs if f["paper_id"] == "1801.00005")
