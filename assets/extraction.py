@@ -13,6 +13,7 @@ _LATEST_METADATA = dg.AssetDep("arxiv_metadata", partition_mapping=dg.LastPartit
 class ExtractConfig(dg.Config):
     max_side: int = 512  # stored image long side in pixels
     paper_timeout_s: float = 120.0
+    delete_local_copy: bool = False  # remove the downloaded chunk tar once its tables are written
 
 
 @dg.multi_asset(
@@ -37,15 +38,15 @@ def chunk_extract(
 
     from pipeline.extract.chunk import extract_chunk, load_metadata_for_chunk
     from pipeline.extract.limits import DEFAULT_LIMITS
+    from pipeline.source.download import open_chunk
 
     chunk = context.partition_key
     b = bucket.open()
     entry = b.load_manifest().by_chunk()[chunk]
-    tar = b.local_path(entry.filename)
-    if tar is None:
-        tar = lake.local("chunks") / f"{chunk}.tar"
-        if not tar.exists():
-            raise dg.Failure(f"{tar} is missing: materialise source_chunk[{chunk}] first")
+    tar = b.local_path(entry.filename)  # a local mirror is read where it lies
+    copy = lake.local("chunks") / f"{chunk}.tar"
+    if tar is None and copy.exists():
+        tar = copy
     meta_path = lake.local("metadata") / "metadata.parquet"
     metadata = load_metadata_for_chunk(meta_path, [entry.yymm]) if meta_path.exists() else {}
     if not metadata:
@@ -60,8 +61,17 @@ def chunk_extract(
             context.log.info(f"{chunk}: {done}/{entry.num_items} papers, {summary.figures} figures, "
                              f"{summary.errors_total()} errors")
 
-    s = extract_chunk(tar, lake.root, workers=compute.extract_workers(), limits=limits, metadata=metadata,
-                      progress=progress, chunk=chunk, endpoint_url=lake.endpoint_url)
+    kwargs = dict(workers=compute.extract_workers(), limits=limits, metadata=metadata, progress=progress,
+                  chunk=chunk, endpoint_url=lake.endpoint_url)
+    if tar is not None:
+        s = extract_chunk(tar, lake.root, **kwargs)
+    else:  # source_chunk ran with read_in_place: stream the tar from S3, md5-checked as it is read
+        context.log.info(f"{chunk}: no local copy; streaming {b.key_url(entry.filename)}")
+        with open_chunk(b, entry) as stream:
+            s = extract_chunk(stream, lake.root, **kwargs)
+    if config.delete_local_copy and copy.exists():
+        copy.unlink()  # the whole archive (4.8 TB) does not fit on a worker's disk
+        context.log.info(f"{chunk}: deleted the local copy {copy}")
     error_rate = s.by_status.get("error", 0) / max(s.papers, 1)
     timing = {k: round(v, 2) for k, v in s.timings.items()}
     common = {"chunk": chunk, "seconds": round(s.seconds, 1)}

@@ -27,6 +27,7 @@ from assets.schedules import nightly_metadata_schedule, nightly_shards_schedule
 from assets.sensors import new_chunks_sensor
 from pipeline.source.manifest import parse_manifest, render_manifest
 
+pytest_plugins = ["s3server"]  # moto's threaded S3 server (tests/s3server.py)
 REPO = Path(__file__).resolve().parents[1]
 TINY_IMAGE = {"preset": "cpu-small", "minutes": None, "steps": 3, "batch_size": 8, "evaluate": False}
 
@@ -293,3 +294,26 @@ def test_failed_training_run_resumes_from_its_checkpoint(pipeline, extracted, tm
     gan = _meta(rerun, "figure_gan")
     assert gan["resumed"] is True
     assert gan["steps"] == saved_step + 2 and gan["steps_this_run"] == 2
+
+
+def test_chunks_stream_from_s3_without_a_local_copy(small_sample_bucket, s3_bucket, tmp_path):
+    """Source bucket on an S3 API (moto on 127.0.0.1): read in place, extracted from the stream."""
+    s3_bucket.upload(small_sample_bucket)
+    manifest = parse_manifest(small_sample_bucket / "src" / "arXiv_src_manifest.xml")
+    chunk = manifest.sorted()[-1].chunk
+    data = tmp_path / "data"
+    resources = {**_resources(small_sample_bucket, data),
+                 "bucket": SourceBucket(url=f"s3://{s3_bucket.name}", endpoint_url=s3_bucket.endpoint_url)}
+    defs = build_definitions(resources)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("chunk", [chunk])
+        result = defs.resolve_job_def("chunk_job").execute_in_process(
+            instance=instance, partition_key=chunk,
+            run_config={"ops": {"source_chunk": {"config": {"read_in_place": True}}}})
+    assert result.success
+    assert _meta(result, "source_chunk")["copied"] is False
+    assert not (data / "chunks" / f"{chunk}.tar").exists()
+    from pipeline.dataset.reader import read_papers
+
+    truth = [t["paper_id"] for t in _truth(small_sample_bucket) if t["chunk"] == chunk]
+    assert sorted(read_papers(data, chunk=chunk).column("paper_id").to_pylist()) == sorted(truth)

@@ -57,6 +57,10 @@ def resolve_root(data_root: str | Path, endpoint_url: str | None = None) -> tupl
             scheme, _, host = endpoint.rpartition("://")
             kwargs = {"endpoint_override": host, "scheme": scheme or "https",
                       "region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"}
+        # The data root may need other credentials than the source bucket (a MinIO lake beside s3://arxiv).
+        key, secret = os.environ.get("ARXIV_FORGE_DATA_KEY"), os.environ.get("ARXIV_FORGE_DATA_SECRET")
+        if key and secret:
+            kwargs.update(access_key=key, secret_key=secret)
         try:
             fs = pafs.S3FileSystem(**kwargs) if kwargs else pafs.FileSystem.from_uri(root)[0]
         except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError/ArrowInvalid for bad URIs

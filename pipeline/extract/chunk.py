@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pipeline.dataset.schemas import EXTRACTOR_VERSION, UNKNOWN_CATEGORY
 from pipeline.dataset.writer import ChunkWriter
@@ -346,7 +346,7 @@ def chunk_months(chunk: str) -> list[str] | None:
 
 
 def extract_chunk(
-    tar_path: str | Path,
+    tar_path: str | Path | BinaryIO,
     data_root: str | Path,
     *,
     workers: int | None = None,
@@ -364,8 +364,12 @@ def extract_chunk(
     from pipeline.extract.worker import run_pool
     from pipeline.source.chunk import iter_chunk
 
-    tar_path = Path(tar_path) if not str(tar_path).startswith("s3://") else tar_path
-    chunk = chunk or chunk_name(tar_path)
+    if isinstance(tar_path, str) and not tar_path.startswith("s3://"):
+        tar_path = Path(tar_path)
+    if chunk is None:
+        if not isinstance(tar_path, (str, Path)):
+            raise UserError("extract_chunk on a stream needs chunk=<name>, e.g. arXiv_src_2301_001")
+        chunk = chunk_name(tar_path)
     workers = max(1, workers or os.cpu_count() or 1)
     metadata = metadata or {}
     summary = ChunkSummary(chunk=chunk, timings={"read": 0.0, "analysis": 0.0, "raster": 0.0, "encode": 0.0})
