@@ -60,6 +60,7 @@ def main() -> int:
     ap.add_argument("--fresh", action="store_true", help="delete previous checkpoints (otherwise resume)")
     ap.add_argument("--skip", choices=("gan", "vae"), action="append", default=[])
     ap.add_argument("--gan-ch", type=int, default=16)
+    ap.add_argument("--vae-ch", type=int, default=16)
     ap.add_argument("--gan-batch", type=int, default=32)
     ap.add_argument("--diffaug", default="translation",
                     help="DiffAugment policy for the GAN (cutout hides most of a centred digit, so translation only)")
@@ -112,7 +113,7 @@ def main() -> int:
                  eval_m["kid_inception_vs_heldout"], eval_m["kid_inception_floor_train_vs_heldout"])
 
     if "vae" not in args.skip:
-        vcfg = vae.VAEConfig(resolution=32, ch=32, z_dim=32, batch_size=64, steps=args.vae_steps,
+        vcfg = vae.VAEConfig(resolution=32, ch=args.vae_ch, z_dim=32, batch_size=64, steps=args.vae_steps,
                              kl_warmup_steps=500, checkpoint_every=250, seed=0, device="cpu")
         t0 = time.monotonic()
         train_m = vae.train(shard.images, labels, vcfg, args.work / "vae", indices=train_idx, holdout=hold_idx,

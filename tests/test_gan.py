@@ -174,3 +174,13 @@ def test_cli_train_generate_evaluate(tmp_path, tiny_shard, capsys):
     assert saved["model"] == "gan"   # training metrics kept, evaluation merged in
     assert main(["train", "gan", "--shard", str(tmp_path / "nope"), "--out", str(run)]) == 2
     assert "shard directory not found" in capsys.readouterr().err
+
+
+def test_cli_preset_names_match_the_models():
+    from models import vae
+    from pipeline.commands.image_models import PRESET_NAMES
+
+    assert set(PRESET_NAMES) == set(gan.PRESETS) == set(vae.PRESETS)
+    for name, preset in gan.PRESETS.items():
+        gan.GANConfig(**preset, num_classes=[2]).validate()
+        vae.VAEConfig(**vae.PRESETS[name], num_classes=[2]).validate()
