@@ -67,10 +67,18 @@ def _translate(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.T
     return pad[:, :, dy:dy + x.shape[2], dx:dx + x.shape[3]]
 
 
-def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: list[int], *, epochs: int = 15,
+def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: list[int], *, seed: int = 0,
+                     **kwargs: Any) -> LabelClassifier:
+    """Train on uint8 N x C x H x W images with N x K labels; deterministic for a seed, and the caller's torch
+    RNG stream is left untouched (init and dropout draw from a forked, seeded stream)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _train_classifier(images, labels, num_classes, seed=seed, **kwargs)
+
+
+def _train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: list[int], *, epochs: int = 15,
                      batch_size: int = 64, lr: float = 3e-3, seed: int = 0, device: str | torch.device = "cpu",
                      max_images: int = 20_000, size: int = 32, width: int = 32) -> LabelClassifier:
-    """Train on uint8 N x C x H x W images with N x K labels (a random subset of at most `max_images`)."""
     labels = labels[:, None] if labels.ndim == 1 else labels
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -130,7 +138,11 @@ def cached_classifier(cache_dir: Path | None, images: np.ndarray, labels: np.nda
         model = LabelClassifier(saved["channels"], saved["num_classes"], size=saved["size"], width=saved["width"])
         model.load_state_dict(saved["state"])
         return model.eval()
-    model = train_classifier(np.ascontiguousarray(images[indices]), labels[indices], num_classes, seed=seed, **kwargs)
+    max_images = kwargs.pop("max_images", 20_000)
+    if len(indices) > max_images:  # subsample before reading: a shard can be larger than memory
+        indices = np.sort(np.random.default_rng(seed).choice(np.asarray(indices), max_images, replace=False))
+    model = train_classifier(np.ascontiguousarray(images[np.sort(indices)]), labels[np.sort(indices)], num_classes,
+                             seed=seed, max_images=max_images, **kwargs)
     if path is not None:
         from models.training import atomic_torch_save
 

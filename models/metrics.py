@@ -254,6 +254,22 @@ def memorisation(samples_u8: np.ndarray, train_u8: np.ndarray, reference_u8: np.
 # One call that evaluates a conditional image model
 # ---------------------------------------------------------------------------------------------------------
 
+class _Rows:
+    """Lazy rows images[idx] resized to `res`: slicing reads only that chunk (shards can exceed memory)."""
+
+    def __init__(self, images: np.ndarray, idx: np.ndarray, res: int):
+        self.images, self.idx, self.res = images, idx, res
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        from models.images import resize_uint8
+
+        arr = np.ascontiguousarray(self.images[self.idx[rows]])
+        return arr if arr.shape[-1] == self.res else resize_uint8(arr, self.res)
+
+
 def evaluation_labels(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """n label rows for generation: the reference label rows cycled in a shuffled order, so generated class
     frequencies match the reference set's."""
@@ -306,9 +322,9 @@ def evaluate_generator(generate: Callable[[np.ndarray, int], np.ndarray], images
         metrics["classifier_accuracy_heldout_real"] = acc_real[0]
         metrics["classifier_accuracy_heldout_real_per_column"] = acc_real
 
-    # memorisation against the training images
-    train_images = real(np.asarray(train_idx))
-    metrics.update(memorisation(fake, train_images, ref_images if has_holdout else None))
+    # memorisation against all training images, read from the (memory-mapped) shard chunk by chunk
+    train_rows = _Rows(images, np.sort(np.asarray(train_idx)), res)
+    metrics.update(memorisation(fake, train_rows, ref_images if has_holdout else None))
 
     if use_inception:
         ext = InceptionFeatures(device=device, protocol=protocol)

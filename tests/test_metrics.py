@@ -114,7 +114,7 @@ def test_memorisation_detects_a_copied_training_image():
 def test_classifier_trained_on_real_digits_scores_real_and_wrong_labels(tmp_path):
     images, labels = _digits()
     train_idx, test_idx = np.arange(0, 1200), np.arange(1500, 1797)
-    model = clf.cached_classifier(tmp_path, images, labels, train_idx, [10], epochs=3, size=16, width=16)
+    model = clf.cached_classifier(tmp_path, images, labels, train_idx, [10], epochs=4, size=16, width=16)
     acc = clf.accuracy(model, images[test_idx], labels[test_idx])[0]
     assert acc > 0.85
     wrong = clf.accuracy(model, images[test_idx], (labels[test_idx] + 1) % 10)[0]
