@@ -203,19 +203,21 @@ class SelfAttention(nn.Module):
 
     def __init__(self, ch: int, sn: bool = True):
         super().__init__()
-        self.theta = _sn(nn.Conv2d(ch, ch // 8, 1, bias=False), sn)
-        self.phi = _sn(nn.Conv2d(ch, ch // 8, 1, bias=False), sn)
-        self.g = _sn(nn.Conv2d(ch, ch // 2, 1, bias=False), sn)
-        self.o = _sn(nn.Conv2d(ch // 2, ch, 1, bias=False), sn)
+        k, v = max(ch // 8, 1), max(ch // 2, 1)
+        self.theta = _sn(nn.Conv2d(ch, k, 1, bias=False), sn)
+        self.phi = _sn(nn.Conv2d(ch, k, 1, bias=False), sn)
+        self.g = _sn(nn.Conv2d(ch, v, 1, bias=False), sn)
+        self.o = _sn(nn.Conv2d(v, ch, 1, bias=False), sn)
+        self.v = v
         self.gamma = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
         theta = self.theta(x).flatten(2)                                   # n, c/8, hw
         phi = F.max_pool2d(self.phi(x), 2).flatten(2)                      # n, c/8, hw/4
-        g = F.max_pool2d(self.g(x), 2).flatten(2)                          # n, c/2, hw/4
+        g = F.max_pool2d(self.g(x), 2).flatten(2)                          # n, v = c/2, hw/4
         attn = torch.softmax(torch.bmm(theta.transpose(1, 2), phi), dim=-1)  # n, hw, hw/4
-        out = torch.bmm(g, attn.transpose(1, 2)).view(n, c // 2, h, w)
+        out = torch.bmm(g, attn.transpose(1, 2)).view(n, self.v, h, w)
         return x + self.gamma * self.o(out)
 
 

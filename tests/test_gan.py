@@ -184,3 +184,15 @@ def test_cli_preset_names_match_the_models():
     for name, preset in gan.PRESETS.items():
         gan.GANConfig(**preset, num_classes=[2]).validate()
         vae.VAEConfig(**vae.PRESETS[name], num_classes=[2]).validate()
+
+
+@pytest.mark.parametrize("resolution", [128, 256])
+def test_larger_resolutions_come_from_the_same_definition(resolution):
+    cfg = gan.GANConfig(resolution=resolution, channels=3, num_classes=[4], g_ch=4, d_ch=4, z_dim=8, embed_dim=8,
+                        attention_res=64)
+    G, D = gan.Generator(cfg).eval(), gan.Discriminator(cfg)
+    assert len(G.blocks) == len(D.blocks) - 1 == int(np.log2(resolution)) - 2
+    with torch.no_grad():
+        x = G(torch.randn(1, 8), torch.tensor([[2]]))
+        assert x.shape == (1, 3, resolution, resolution)
+        assert D(x, torch.tensor([[2]])).shape == (1,)
