@@ -120,11 +120,19 @@ class InceptionFeatures:
     @torch.no_grad()
     def __call__(self, images_u8: np.ndarray) -> np.ndarray:
         feats = []
+        t0 = last = time.monotonic()
         for i in range(0, len(images_u8), self.batch_size):
             f = self.model(self.preprocess(images_u8[i:i + self.batch_size]))
             if f.ndim > 2:
                 f = f.mean(dim=tuple(range(2, f.ndim)))
             feats.append(f.double().cpu().numpy())
+            now = time.monotonic()
+            if now - last > 30:  # ~5 images/s on a 2-core CPU: long sets deserve a progress line
+                done = min(i + self.batch_size, len(images_u8))
+                rate = done / (now - t0)
+                log.info("Inception features %d/%d, %.1f images/s, ETA %.0fs", done, len(images_u8), rate,
+                         (len(images_u8) - done) / rate)
+                last = now
         return np.concatenate(feats, 0) if feats else np.zeros((0, 2048))
 
 
