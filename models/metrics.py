@@ -31,6 +31,7 @@ import importlib.util
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,9 @@ class InceptionFeatures:
         self.device = torch.device(device)
         self.protocol = protocol
         self.batch_size = batch_size
-        self.model = torch.jit.load(str(inception_path()), map_location="cpu").eval().to(self.device)
+        with warnings.catch_warnings():  # torch 2.13 deprecates jit.load; the file is TorchScript, nothing else reads it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.model = torch.jit.load(str(inception_path()), map_location="cpu").eval().to(self.device)
 
     def preprocess(self, images_u8: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(gray_to_rgb(np.asarray(images_u8)))).float()  # [0, 255]
