@@ -355,8 +355,8 @@ class GANTrainer:
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
         self.ema = training.EMA(self.G, cfg.ema_decay)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+        self.opt_g = training.adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+        self.opt_d = training.adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
 
     def z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.z_dim, device=self.device)
@@ -365,8 +365,11 @@ class GANTrainer:
         with torch.no_grad(), training.autocast(self.device):
             fake = self.G(self.z(real.shape[0]), y)
         with training.autocast(self.device):
-            d_real = self.D(diff_augment(real, self.cfg.diffaug), y).float()
-            d_fake = self.D(diff_augment(fake.float(), self.cfg.diffaug), y).float()
+            # one D pass over [real; fake] (as BigGAN does): D has no BatchNorm, so this equals two passes, with
+            # half the spectral-norm power iterations and small ops, and larger convolutions
+            both = diff_augment(torch.cat([real, fake.to(real.dtype)]), self.cfg.diffaug)
+            d_out = self.D(both, torch.cat([y, y])).float()
+            d_real, d_fake = d_out[:real.shape[0]], d_out[real.shape[0]:]
             loss = F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()

@@ -121,6 +121,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def adam(params, **kwargs: Any) -> torch.optim.Adam:
+    """Adam with the fused kernel when this torch supports it for the parameters' device (CPU and CUDA in
+    torch >= 2.4): one kernel per step instead of ~6 small ops per parameter tensor, which matters on a busy CPU
+    where every small op pays thread-synchronisation latency. Same maths as the default implementation."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, fused=True, **kwargs)
+    except (RuntimeError, ValueError, TypeError):
+        return torch.optim.Adam(params, **kwargs)
+
+
 def count_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

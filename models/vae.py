@@ -243,7 +243,7 @@ def train(images: np.ndarray, labels: np.ndarray, config: VAEConfig | dict | Non
     model = ConditionalVAE(cfg).to(device)
     if device.type == "cuda" and cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = training.adam(model.parameters(), lr=cfg.lr)
     ckpt = training.CheckpointManager(out, every=cfg.checkpoint_every)
     history: dict[str, list[float]] = {"loss": [], "recon": [], "kl": [], "beta": []}
     step, elapsed_before = 0, 0.0
