@@ -183,17 +183,21 @@ def kid(feats_a: np.ndarray, feats_b: np.ndarray, n_subsets: int = 100, subset_s
 
 
 def fid(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to the two feature sets (pytorch-fid's formula)."""
-    from scipy import linalg
+    """Fréchet distance between Gaussians fitted to the two feature sets:
+    |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^1/2).
 
-    mu1, mu2 = feats_a.mean(0), feats_b.mean(0)
-    s1, s2 = np.cov(feats_a, rowvar=False), np.cov(feats_b, rowvar=False)
-    covmean = linalg.sqrtm(s1.dot(s2))
-    if not np.isfinite(covmean).all():  # singular product: regularise as pytorch-fid does
-        offset = np.eye(s1.shape[0]) * 1e-6
-        covmean = linalg.sqrtm((s1 + offset).dot(s2 + offset))
-    covmean = covmean.real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+    tr((S1 S2)^1/2) is computed as the sum of square roots of the eigenvalues of S1^1/2 S2 S1^1/2 (symmetric PSD,
+    same eigenvalues as S1 S2), with numpy only: exact for covariance matrices and free of scipy.linalg.sqrtm's
+    complex round-off (pytorch-fid drops the imaginary part instead)."""
+    a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    w, v = np.linalg.eigh(s1)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    m = root1 @ s2 @ root1
+    ev = np.linalg.eigvalsh((m + m.T) / 2)
+    tr_covmean = float(np.sqrt(np.clip(ev, 0, None)).sum())
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
 
 
 def per_class_kid(feats_gen: np.ndarray, labels_gen: np.ndarray, feats_real: np.ndarray, labels_real: np.ndarray,
