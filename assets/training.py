@@ -35,6 +35,7 @@ class ImageModelConfig(dg.Config):
     checkpoint_every: int | None = None  # steps between checkpoints; None = the preset's
     fresh: bool = False  # True: discard the checkpoint and start over
     evaluate: bool = True  # KID / conditional accuracy / memorisation after training
+    eval_samples: int = 256  # generated images for the metrics (Inception runs at a few images/s on a CPU)
 
 
 class TextModelConfig(dg.Config):
@@ -106,7 +107,7 @@ def _train_image_model(context: dg.AssetExecutionContext, kind: str, config: Ima
         kwargs["holdout"] = hold_idx
     metrics = module.train(shard.images, labels, cfg, out, **kwargs)
     if config.evaluate:
-        metrics.update(_evaluate(context, kind, out, shard_dir, hold_idx))
+        metrics.update(_evaluate(context, kind, out, shard_dir, config.eval_samples, compute.device))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
     meta = {"checkpoint": dg.MetadataValue.path(str(out)), "resumed": resumed, **_numbers(metrics)}
     for name, alt in (("samples.png", "samples by class"), ("loss_curve.png", "loss curve"),
@@ -116,7 +117,8 @@ def _train_image_model(context: dg.AssetExecutionContext, kind: str, config: Ima
     return dg.MaterializeResult(metadata=meta)
 
 
-def _evaluate(context: dg.AssetExecutionContext, kind: str, out: Path, shard_dir: Path, hold_idx) -> dict:
+def _evaluate(context: dg.AssetExecutionContext, kind: str, out: Path, shard_dir: Path, n_samples: int,
+              device: str) -> dict:
     """Held-out metrics (KID, conditional accuracy, memorisation); a missing Inception file is a warning."""
     try:
         from models.evaluate import evaluate_image_model
@@ -124,7 +126,7 @@ def _evaluate(context: dg.AssetExecutionContext, kind: str, out: Path, shard_dir
         context.log.warning("models.evaluate is not available; skipping image metrics")
         return {}
     try:
-        return evaluate_image_model(kind, out, shard_dir)
+        return evaluate_image_model(kind, out, shard_dir, n_samples=n_samples, device=device)
     except FileNotFoundError as exc:
         context.log.warning(f"evaluation skipped: {exc}")
         return {}

@@ -27,10 +27,12 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--categories", type=int, default=2, help="categories to train GAN+VAE for (default 2)")
     p.add_argument("--fields", type=int, default=2, help="fields to train the LSTM for (default 2)")
-    p.add_argument("--gan-minutes", type=float, default=2.5)
-    p.add_argument("--vae-minutes", type=float, default=1.0)
-    p.add_argument("--lstm-minutes", type=float, default=1.0)
-    p.add_argument("--resolution", type=int, default=64, choices=(32, 64))
+    p.add_argument("--gan-minutes", type=float, default=3.5, help="GAN training budget per category")
+    p.add_argument("--vae-minutes", type=float, default=0.75, help="VAE training budget per category")
+    p.add_argument("--lstm-minutes", type=float, default=0.75, help="LSTM training budget per field")
+    p.add_argument("--resolution", type=int, default=64, choices=(32, 64), help="shard resolution (default 64)")
+    p.add_argument("--image-preset", default="cpu-small",
+                   help="GAN/VAE preset (default cpu-small: 32 px, what a CPU trains in minutes; cpu-64 on a fast machine)")
     p.add_argument("--workers", type=int, default=0, help="extraction processes (default: all cores)")
     p.add_argument("--no-evaluate", action="store_true", help="skip KID / accuracy evaluation")
     p.set_defaults(func=_demo)
@@ -59,7 +61,8 @@ def _demo(args) -> int:
     opts = DemoOptions(
         root=Path(args.root), papers=args.papers, seed=args.seed, train_categories=args.categories,
         train_fields=args.fields, gan_minutes=args.gan_minutes, vae_minutes=args.vae_minutes,
-        lstm_minutes=args.lstm_minutes, resolution=args.resolution, workers=args.workers,
+        lstm_minutes=args.lstm_minutes, resolution=args.resolution, image_preset=args.image_preset,
+        workers=args.workers,
         evaluate=not args.no_evaluate,
     )
     print_report(run_demo(opts))
