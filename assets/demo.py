@@ -20,7 +20,7 @@ class DemoOptions:
     seed: int = 0
     train_categories: int = 2
     train_fields: int = 2
-    gan_minutes: float = 3.5
+    gan_minutes: float = 6.0
     vae_minutes: float = 0.75
     lstm_minutes: float = 0.75
     resolution: int = 64  # of the shards; the CPU presets train at 32 px (resized on the fly)
@@ -58,10 +58,16 @@ def run_job(job_name: str, partition_key: str | None = None, ops: dict | None = 
 
     Returns (success, run id, seconds, first error message). Module-level so worker processes can run it.
     """
+    import logging
+
     import dagster as dg
 
     from assets.definitions import defs
 
+    if not logging.getLogger().handlers:  # a spawned worker: show the trainers' progress lines too
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                            datefmt="%H:%M:%S")
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     if os.environ.get("ARXIV_FORGE_THREADS"):  # set by run_parallel for its workers
         import torch
 

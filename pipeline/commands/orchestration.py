@@ -27,7 +27,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--categories", type=int, default=2, help="categories to train GAN+VAE for (default 2)")
     p.add_argument("--fields", type=int, default=2, help="fields to train the LSTM for (default 2)")
-    p.add_argument("--gan-minutes", type=float, default=3.5, help="GAN training budget per category")
+    p.add_argument("--gan-minutes", type=float, default=6.0, help="GAN training budget per category")
     p.add_argument("--vae-minutes", type=float, default=0.75, help="VAE training budget per category")
     p.add_argument("--lstm-minutes", type=float, default=0.75, help="LSTM training budget per field")
     p.add_argument("--resolution", type=int, default=64, choices=(32, 64), help="shard resolution (default 64)")
