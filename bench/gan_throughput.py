@@ -110,8 +110,7 @@ class OursStep:
         return count_parameters(self.trainer.G) + count_parameters(self.trainer.D)
 
     def step(self, real: torch.Tensor, y: torch.Tensor) -> None:
-        self.trainer.d_step(real, y)
-        self.trainer.g_step(y)
+        self.trainer.train_step(iter([(real, y)]))
         self.trainer.ema_update(self.n)
         self.n += 1
 

@@ -69,6 +69,39 @@ def test_discriminator_and_generator_losses_decrease_on_a_fixed_batch():
     assert np.mean(g_losses[-4:]) < np.mean(g_losses[:4]), g_losses
 
 
+@pytest.mark.parametrize("n_dis", [1, 2])
+def test_a_training_step_runs_the_generator_forward_once_per_discriminator_update(n_dis):
+    """The step's cost: the last D update's fakes are reused for the G update (one G forward fewer), and the
+    G update leaves no weight gradients on D (they would only be thrown away)."""
+    cfg = gan.GANConfig(resolution=32, channels=1, num_classes=[2], n_dis=n_dis, **TINY)
+    tr = gan.GANTrainer(cfg, torch.device("cpu"))
+    calls = []
+    tr.G.register_forward_hook(lambda *_: calls.append(1))
+    batch = (torch.rand(8, 1, 32, 32) * 2 - 1, torch.zeros(8, 1, dtype=torch.long))
+    g_before = [p.detach().clone() for p in tr.G.parameters()]
+    stats = tr.train_step(iter([batch] * n_dis))
+    assert len(calls) == n_dis
+    assert set(stats) == {"d_loss", "d_real", "d_fake", "g_loss"}
+    assert all(p.requires_grad for p in tr.D.parameters())          # D is trainable again after the G update
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, tr.G.parameters(), strict=True))  # G was updated
+    tr.opt_d.zero_grad(set_to_none=True)
+    tr.g_step(batch[1])
+    assert all(p.grad is None for p in tr.D.parameters())
+
+
+def test_old_architecture_checkpoints_are_refused_with_a_clear_message(tmp_path):
+    images, labels = _toy(16)
+    gan.train(images, labels[:, :1], gan.GANConfig(resolution=32, steps=1, **TINY), tmp_path / "run")
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    saved = torch.load(ckpt, weights_only=False)
+    del saved["arch"]["blocks"]                                       # as written before BLOCKS_VERSION 2
+    torch.save(saved, ckpt)
+    with pytest.raises(ValueError, match="older GAN architecture"):
+        gan.load_generator(tmp_path / "run")
+    with pytest.raises(ValueError, match="different architecture"):
+        gan.train(images, labels[:, :1], gan.GANConfig(resolution=32, steps=2, **TINY), tmp_path / "run")
+
+
 def test_conditioning_is_learned_on_two_distinct_classes(tmp_path):
     images, labels = _toy(64)
     cfg = gan.GANConfig(resolution=32, steps=80, lr_g=5e-4, lr_d=5e-4, ema_start=1000, **TINY)
