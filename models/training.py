@@ -101,6 +101,31 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def fit_labels(cfg: Any, images: np.ndarray, labels: np.ndarray,
+               class_names: list[list[str]] | None) -> np.ndarray:
+    """Fill an image config's data-dependent fields (channels, classes per label column, class names) from
+    the data, and return the labels as int64 N x K."""
+    labels = np.asarray(labels, dtype=np.int64)
+    labels = labels[:, None] if labels.ndim == 1 else labels
+    cfg.channels = int(images.shape[1])
+    if not cfg.num_classes:
+        cfg.num_classes = [int(labels[:, k].max()) + 1 for k in range(labels.shape[1])]
+    if class_names:
+        cfg.class_names = [list(c) for c in class_names]
+    elif not cfg.class_names:
+        cfg.class_names = [[str(i) for i in range(n)] for n in cfg.num_classes]
+    return labels
+
+
+def start(cfg: Any) -> torch.device:
+    """The device for a config's `device` preference, CPU threads set (`cpu_threads`), every RNG seeded."""
+    device = pick_device(cfg.device)
+    if device.type == "cpu":
+        configure_threads(cfg.cpu_threads or None)
+    seed_everything(cfg.seed)
+    return device
+
+
 def rng_state() -> dict[str, Any]:
     """All RNG states a training loop consumes, so a resumed run continues exactly like an unbroken one."""
     state: dict[str, Any] = {

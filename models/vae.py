@@ -223,23 +223,12 @@ def train(images: np.ndarray, labels: np.ndarray, config: VAEConfig | dict | Non
     """Train (or resume) a conditional VAE; reports held-out bits/dim when `holdout` indices are given."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    labels = np.asarray(labels, dtype=np.int64)
-    labels = labels[:, None] if labels.ndim == 1 else labels
     cfg = _config_from(config)
-    cfg.channels = int(images.shape[1])
-    if not cfg.num_classes:
-        cfg.num_classes = [int(labels[:, k].max()) + 1 for k in range(labels.shape[1])]
-    if class_names:
-        cfg.class_names = [list(c) for c in class_names]
-    elif not cfg.class_names:
-        cfg.class_names = [[str(i) for i in range(n)] for n in cfg.num_classes]
+    labels = training.fit_labels(cfg, images, labels, class_names)
     cfg.validate()
     train_idx = np.arange(len(images)) if indices is None else np.asarray(indices)
 
-    device = training.pick_device(cfg.device)
-    if device.type == "cpu":
-        training.configure_threads(cfg.cpu_threads or None)
-    training.seed_everything(cfg.seed)
+    device = training.start(cfg)
     model = ConditionalVAE(cfg).to(device)
     if device.type == "cuda" and cfg.channels_last:
         model.to(memory_format=torch.channels_last)
