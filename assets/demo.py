@@ -207,8 +207,9 @@ def run_demo(opts: DemoOptions) -> DemoReport:
     for c in cats:
         if c not in chosen:
             run("category_dataset_job", c, {"category_figures": {"config": {"resolution": opts.resolution}}})
+    # fresh: a re-run of the demo trains from scratch (same time, same pictures) instead of resuming
     image_cfg = {"preset": opts.image_preset, "batch_size": 32, "evaluate": opts.evaluate,
-                 "eval_samples": opts.eval_samples}
+                 "eval_samples": opts.eval_samples, "fresh": True}
     run_parallel("category_training_job", chosen, {
         "category_figures": {"config": {"resolution": opts.resolution}},
         "figure_gan": {"config": {**image_cfg, "minutes": opts.gan_minutes}},
@@ -225,7 +226,7 @@ def run_demo(opts: DemoOptions) -> DemoReport:
     for f in flds:
         if f not in chosen_fields:
             run("field_dataset_job", f)
-    run_parallel("field_training_job", chosen_fields, {"text_lstm": {"config": {"minutes": opts.lstm_minutes}}})
+    run_parallel("field_training_job", chosen_fields, {"text_lstm": {"config": {"minutes": opts.lstm_minutes, "fresh": True}}})
     stage("text")
 
     import json

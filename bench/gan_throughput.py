@@ -6,7 +6,9 @@ against the training step, in the same run on this machine.
 - Reference: the pytorch/examples DCGAN recipe written out inline (ConvTranspose G / strided-conv D, BatchNorm,
   BCE, Adam 2e-4 (0.5, 0.999), one G forward reused for the D and G updates), with ngf = ndf chosen so that its
   parameter count is the closest to ours ("same size").
-- Rounds alternate ours / reference so both see the same machine load; the median step time per model is used.
+- Ours is timed in fp32 (the like-for-like comparison) and, where the CPU has native bf16 kernels, also with the
+  bf16 autocast the trainer uses there by default ("ours_bf16").
+- Rounds alternate the models so all see the same machine load; the median step time per model is used.
 - Figures: images/s, images/s x parameters ("per parameter"), forward+backward FLOPs per image counted with
   torch.utils.flop_counter, and achieved GFLOP/s (how well each implementation uses the hardware).
 - Loader: models.shard.BatchLoader on a memory-mapped shard on disk (uint8 -> float, optional resize), alone.
@@ -18,6 +20,7 @@ Saves bench/results/gan_throughput.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -36,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from models import gan  # noqa: E402
 from models.shard import BatchLoader, measure_loader, write_shard  # noqa: E402
-from models.training import configure_threads, count_parameters  # noqa: E402
+from models.training import configure_threads, count_parameters, cpu_bf16_supported  # noqa: E402
 
 
 # --------------------------------------------------------------------------------- pytorch/examples DCGAN, inline
@@ -148,25 +151,28 @@ def main() -> int:
     res, bs, nc = args.resolution, args.batch_size, 3
     cfg = gan.GANConfig(resolution=res, channels=nc, num_classes=[5], g_ch=args.g_ch, d_ch=args.d_ch, z_dim=64,
                         embed_dim=64, batch_size=bs, device="cpu")
-    ours = OursStep(cfg)
+    ours = OursStep(dataclasses.replace(cfg, cpu_bf16=False))
     target = ours.params()
     ngf = min(range(4, 257), key=lambda k: abs(DCGANStep(100, k, k, nc, res).params() - target))
     ref = DCGANStep(100, ngf, ngf, nc, res)
     real = torch.rand(bs, nc, res, res) * 2 - 1
     y = torch.randint(0, 5, (bs, 1))
     load_start = os.getloadavg()
-    flops = {"ours": flops_per_image(ours, real, y), "dcgan": flops_per_image(ref, real, y)}
-    for m in (ours, ref):       # warm-up (oneDNN primitive caches)
+    models = {"ours": ours, "dcgan": ref}
+    if cpu_bf16_supported():
+        models["ours_bf16"] = OursStep(cfg)
+    flops = {name: flops_per_image(m, real, y) for name, m in models.items()}
+    for m in models.values():       # warm-up (oneDNN primitive caches)
         time_steps(m, real, y, 2)
-    times: dict[str, list[float]] = {"ours": [], "dcgan": []}
+    times: dict[str, list[float]] = {name: [] for name in models}
     for r in range(args.rounds):
-        order = (("ours", ours), ("dcgan", ref)) if r % 2 == 0 else (("dcgan", ref), ("ours", ours))
-        for name, m in order:
+        order = list(models.items())
+        for name, m in (order if r % 2 == 0 else order[::-1]):
             times[name] += time_steps(m, real, y, args.steps)
     results: dict = {"resolution": res, "batch_size": bs, "channels": nc, "torch_threads": threads,
                      "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
                      "load_avg_start": load_start, "steps_timed_per_model": args.steps * args.rounds}
-    for name, m in (("ours", ours), ("dcgan", ref)):
+    for name, m in models.items():
         med = statistics.median(times[name])
         ips = bs / med
         results[name] = {"params": m.params(), "median_step_s": med, "images_per_s": ips,
@@ -184,6 +190,9 @@ def main() -> int:
         "images_per_s_x_params": o["images_per_s_x_params_M"] / d["images_per_s_x_params_M"],
         "achieved_gflops_per_s": o["achieved_gflops_per_s"] / d["achieved_gflops_per_s"],
     }
+    if "ours_bf16" in results:
+        results["ratio_ours_bf16_over_dcgan"] = {
+            "images_per_s": results["ours_bf16"]["images_per_s"] / d["images_per_s"]}
 
     # loader alone: memory-mapped shard on disk, as training reads it
     with tempfile.TemporaryDirectory() as tmp:

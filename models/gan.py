@@ -71,6 +71,7 @@ class GANConfig:
     device: str = "auto"
     cpu_threads: int = 0                # 0 = auto (1 thread when the machine is already busy); see training
     channels_last: bool = True          # CUDA only
+    cpu_bf16: bool = True               # bf16 autocast on CPUs with native bf16 kernels (see training.autocast)
     checkpoint_every: int = 500
     history_every: int = 10
     log_interval_s: float = 15.0
@@ -383,7 +384,7 @@ class GANTrainer:
         return torch.randn(n, self.cfg.z_dim, device=self.device)
 
     def fake(self, y: torch.Tensor, grad: bool) -> torch.Tensor:
-        with torch.set_grad_enabled(grad), training.autocast(self.device):
+        with torch.set_grad_enabled(grad), training.autocast(self.device, cpu=self.cfg.cpu_bf16):
             return self.G(self.z(y.shape[0]), y)
 
     def train_step(self, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -398,7 +399,7 @@ class GANTrainer:
     def d_step(self, real: torch.Tensor, y: torch.Tensor, fake: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         if fake is None:
             fake = self.fake(y, grad=False)
-        with training.autocast(self.device):
+        with training.autocast(self.device, cpu=self.cfg.cpu_bf16):
             # one D pass over [real; fake] (as BigGAN does): D has no BatchNorm, so this equals two passes, with
             # half the spectral-norm power iterations and small ops, and larger convolutions
             both = diff_augment(torch.cat([real, fake.to(real.dtype)]), self.cfg.diffaug)
@@ -416,7 +417,7 @@ class GANTrainer:
             fake = self.fake(y, grad=True)
         self.D.requires_grad_(False)   # the G loss needs D's input gradients only, not its weight gradients
         try:
-            with training.autocast(self.device):
+            with training.autocast(self.device, cpu=self.cfg.cpu_bf16):
                 loss = -self.D(diff_augment(fake, self.cfg.diffaug), y).float().mean()
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()

