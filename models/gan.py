@@ -100,7 +100,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # smoke tests only: seconds per run, produces noise
     "tiny": dict(resolution=32, g_ch=8, d_ch=8, z_dim=16, embed_dim=16, batch_size=16, steps=20,
                  checkpoint_every=10, standing_stats_batches=2),
-    # a few minutes on a 2-core CPU at 32 px: a few hundred to a thousand steps. Side by side on the demo's
+    # a few minutes on a 2-core CPU at 32 px: one to two thousand steps. Side by side on the demo's
     # category shards (~130 figures, 4 min each), batch 32 with equal rates 2e-4 (the DCGAN recipe's) gave
     # recognisable bar charts, heatmaps and box diagrams; TTUR's faster D (4e-4) collapsed each class to one
     # faint image, and batch 64 got half the steps. An EMA decay of 0.999 (time constant 1000 steps) would
