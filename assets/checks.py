@@ -12,6 +12,8 @@ MAX_ERROR_RATE = 0.2  # share of a chunk's papers that may end in status=error b
 MIN_CAPTION_RATE = 0.8  # share of figure rows that must have a caption
 
 EXTRACTION_CHECKS = [
+    dg.AssetCheckSpec("papers_complete", asset="papers",
+                      description="The chunk has a papers row for every paper the manifest lists, and at least one."),
     dg.AssetCheckSpec("error_rate_below_threshold", asset="papers",
                       description=f"At most {MAX_ERROR_RATE:.0%} of the chunk's papers end in status=error."),
     dg.AssetCheckSpec("images_decode", asset="figures", description="Every stored PNG of the chunk decodes."),
@@ -22,22 +24,27 @@ EXTRACTION_CHECKS = [
 ]
 
 
-def extraction_checks(data_root: str, chunk: str, endpoint_url: str | None = None) -> list[dg.AssetCheckResult]:
+def extraction_checks(lake, chunk: str, expected_papers: int | None = None) -> list[dg.AssetCheckResult]:
     import pyarrow.parquet as pq
     from PIL import Image
 
     from pipeline.dataset.reader import dataset
     from pipeline.dataset.schemas import FIGURES_SCHEMA
 
-    papers = dataset(data_root, "papers", chunk=chunk, endpoint_url=endpoint_url).to_table(columns=["status"])
+    papers = dataset(lake, "papers", chunk=chunk).to_table(columns=["status"])
     statuses = papers.column("status").to_pylist()
     errors = statuses.count("error")
     rate = errors / max(len(statuses), 1)
     results = [dg.AssetCheckResult(
-        check_name="error_rate_below_threshold", asset_key="papers", passed=rate <= MAX_ERROR_RATE,
+        check_name="papers_complete", asset_key="papers",
+        passed=len(statuses) > 0 and (expected_papers is None or len(statuses) >= expected_papers),
+        metadata={"papers": len(statuses), "expected": expected_papers if expected_papers is not None else -1},
+    ), dg.AssetCheckResult(
+        check_name="error_rate_below_threshold", asset_key="papers",
+        passed=bool(statuses) and rate <= MAX_ERROR_RATE,
         metadata={"error_rate": rate, "errors": errors, "papers": len(statuses)},
     )]
-    fig_ds = dataset(data_root, "figures", chunk=chunk, endpoint_url=endpoint_url)
+    fig_ds = dataset(lake, "figures", chunk=chunk)
     figs = fig_ds.to_table(columns=["figure_id", "caption_text", "image"])
     bad, checked = [], 0
     for fid, img in zip(figs.column("figure_id").to_pylist(), figs.column("image").to_pylist(), strict=True):

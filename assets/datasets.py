@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.metadata_values import md_image, md_table
+from assets.metadata_values import md_image_bytes, md_table
 from assets.partitions import category_partitions, field_partitions
 from assets.resources import DataLake
 
@@ -23,33 +23,40 @@ class ShardConfig(dg.Config):
     kinds={"numpy"},
 )
 def category_figures(context: dg.AssetExecutionContext, config: ShardConfig, lake: DataLake) -> dg.MaterializeResult:
-    """Training shard for one category: its figures trimmed, letterboxed on white, resized, with labels.
+    """Training shard for one category on the lake: its figures trimmed, letterboxed on white, resized, with
+    labels; one part per chunk, so a new chunk adds only its own figures (see pipeline/dataset/shards.py).
 
-    Reads only `figures/primary_category=<category>/`: the read cost is in the metadata.
+    Reads only `figures/primary_category=<category>/`, and of that only the chunks that changed.
     """
-    from pipeline.dataset.shards import build_category_shard
-    from pipeline.dataset.writer import resolve_root
+    from pipeline.dataset.shards import preview_images, update_category_shard
+    from pipeline.errors import UserError
 
     category = context.partition_key
-    out = lake.local("shards", category)
-    s = build_category_shard(lake.root, category, out, resolution=config.resolution, channels=config.channels,
-                             label_columns=tuple(config.label_columns), max_images=config.max_images)
+    store = lake.lake()
+
+    def progress(done: int, total: int, s) -> None:
+        context.log.info(f"{category}: chunk {done}/{total}, {s.parts_built} parts built")
+
+    try:
+        s = update_category_shard(store, category, resolution=config.resolution, channels=config.channels,
+                                  label_columns=tuple(config.label_columns), max_images=config.max_images,
+                                  progress=progress)
+    except UserError as exc:
+        raise dg.Failure(str(exc)) from None
     if s.images == 0:
         context.log.warning(f"{category}: no figures with images yet (extract chunks first)")
-    fs, base, _ = resolve_root(lake.root, lake.endpoint_url)
-    lake_bytes = _tree_bytes(fs, f"{base}/figures")
     meta = {
-        "path": dg.MetadataValue.path(s.path), "images": s.images, "resolution": config.resolution,
-        "files_read": s.files_read, "bytes_read": s.bytes_read,
-        "share_of_figures_table_read": round(s.bytes_read / max(lake_bytes, 1), 4),
-        "seconds": round(s.seconds, 2),
-        "skipped": dg.MetadataValue.json(s.skipped),
+        "index": dg.MetadataValue.path(s.index), "images": s.images, "resolution": config.resolution,
+        "parts": s.parts, "parts_built": s.parts_built, "parts_reused": s.parts_reused,
+        "parts_removed": s.parts_removed, "files_read": s.files_read, "bytes_read": s.bytes_read,
+        "seconds": round(s.seconds, 2), "skipped": dg.MetadataValue.json(s.skipped),
     }
     for col, counts in s.class_counts.items():
         meta[f"{col}_counts"] = dg.MetadataValue.md(md_table([{col: k, "images": v} for k, v in counts.items()]))
     if s.images:
-        grid = _preview_grid(s.path)
-        meta["preview"] = md_image(grid, f"{category} training images")
+        grid = grid_png(preview_images(store, category, 64))
+        store.write_bytes(f"shards/{category}/preview.png", grid)
+        meta["preview"] = md_image_bytes(grid, f"{category} training images")
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -65,43 +72,39 @@ class CorpusConfig(dg.Config):
     kinds={"text"},
 )
 def field_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lake: DataLake) -> dg.MaterializeResult:
-    """Plain-text corpus of one field (train.txt / valid.txt, split by paper) for the LSTM."""
-    from pipeline.dataset.corpus import build_field_corpus
+    """Plain-text corpus of one field on the lake (train / valid lines, split by paper) for the LSTM; one
+    part per chunk, so a new chunk adds only its own text."""
+    from pipeline.dataset.corpus import fetch_field_corpus, update_field_corpus
+    from pipeline.errors import UserError
 
     fld = context.partition_key
-    s = build_field_corpus(lake.root, fld, lake.local("corpora", fld), valid_fraction=config.valid_fraction,
-                           kinds=tuple(config.kinds))
+    store = lake.lake()
+    try:
+        s = update_field_corpus(store, fld, valid_fraction=config.valid_fraction, kinds=tuple(config.kinds))
+    except UserError as exc:
+        raise dg.Failure(str(exc)) from None
+    sample = []
     if s.train_lines == 0:
         context.log.warning(f"{fld}: no text rows yet (extract chunks first)")
-    sample = []
-    train = lake.local("corpora", fld) / "train.txt"
-    with open(train, encoding="utf-8") as fh:
-        for _, line in zip(range(3), fh, strict=False):
-            sample.append({"line": line.strip()})
+    else:
+        with open(fetch_field_corpus(store, fld) / "train.txt", encoding="utf-8") as fh:
+            sample = [{"line": line.strip()} for _, line in zip(range(3), fh, strict=False)]
     return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(s.path), "papers": s.papers, "train_lines": s.train_lines,
+        "index": dg.MetadataValue.path(s.index), "papers": s.papers, "train_lines": s.train_lines,
         "valid_lines": s.valid_lines, "train_chars": s.train_chars, "valid_chars": s.valid_chars,
+        "parts": s.parts, "parts_built": s.parts_built, "parts_reused": s.parts_reused,
         "by_kind": dg.MetadataValue.json(s.by_kind), "sample": dg.MetadataValue.md(md_table(sample, 200)),
     })
 
 
-def _tree_bytes(fs, path: str) -> int:
-    import pyarrow.fs as pafs
-
-    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
-    return sum(i.size or 0 for i in infos if i.type == pafs.FileType.File)
-
-
-def _preview_grid(shard_dir: str, n: int = 64):
-    """A PNG grid of the first n shard images (what the models will see)."""
-    from pathlib import Path
+def grid_png(images, cols: int = 8) -> bytes:
+    """A PNG grid of N x C x H x W uint8 images (what the models will see)."""
+    import io
 
     import numpy as np
     from PIL import Image
 
-    images = np.load(Path(shard_dir) / "images.npy", mmap_mode="r")[:n]
     k, c, h, w = images.shape
-    cols = 8
     rows = (k + cols - 1) // cols
     canvas = np.full((rows * (h + 2), cols * (w + 2), 3), 255, np.uint8)
     for i in range(k):
@@ -110,6 +113,6 @@ def _preview_grid(shard_dir: str, n: int = 64):
             img = np.repeat(img, 3, axis=2)
         r, q = divmod(i, cols)
         canvas[r * (h + 2): r * (h + 2) + h, q * (w + 2): q * (w + 2) + w] = img
-    path = Path(shard_dir) / "preview.png"
-    Image.fromarray(canvas).save(path)
-    return path
+    buf = io.BytesIO()
+    Image.fromarray(canvas).save(buf, format="PNG")
+    return buf.getvalue()

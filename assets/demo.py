@@ -92,6 +92,7 @@ def _prepare_environment(opts: DemoOptions) -> tuple[Path, Path, Path]:
     bucket = Path(os.environ.setdefault("ARXIV_FORGE_BUCKET", str(root / "sample-bucket")))
     data = Path(os.environ.setdefault("ARXIV_FORGE_DATA", str(root / "data")))
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(root / "dagster_home")))
+    os.environ.setdefault("ARXIV_FORGE_SCRATCH", str(root / "scratch"))
     os.environ.setdefault("ARXIV_FORGE_OAI", "bucket")
     if opts.workers:
         os.environ["ARXIV_FORGE_WORKERS"] = str(opts.workers)
@@ -115,6 +116,7 @@ def run_demo(opts: DemoOptions) -> DemoReport:
     from assets.definitions import defs
     from assets.partitions import chunk_partitions, metadata_days
     from assets.sensors import new_chunks_sensor
+    from pipeline.dataset.lake import lake_from_env
     from pipeline.dataset.reader import read_papers
 
     report = DemoReport(bucket=str(bucket_dir), data_root=str(data_dir), dagster_home=str(home))
@@ -182,7 +184,8 @@ def run_demo(opts: DemoOptions) -> DemoReport:
         run("chunk_job", c)
     stage("extraction")
 
-    papers = read_papers(data_dir)
+    store = lake_from_env()  # the demo's environment names its lake (a local folder under --root)
+    papers = read_papers(store)
     statuses = papers.column("status").to_pylist()
     report.papers = len(statuses)
     report.by_status = {s: statuses.count(s) for s in sorted(set(statuses))}
@@ -195,12 +198,11 @@ def run_demo(opts: DemoOptions) -> DemoReport:
     from assets.training import flat_numbers
     from pipeline.dataset.reader import dataset
 
-    lake = defs.resources["lake"]
-    cats = lake_categories(lake)
+    cats = lake_categories(store)
     for c in cats:
-        figs = dataset(data_dir, "figures", category=c).to_table(columns=["image_sha256"])
+        figs = dataset(store, "figures", category=c).to_table(columns=["image_sha256"])
         report.categories[c] = sum(1 for v in figs.column("image_sha256").to_pylist() if v)
-    report.figures = dataset(data_dir, "figures").count_rows()
+    report.figures = dataset(store, "figures").count_rows()
     report.images = sum(report.categories.values())
     chosen = sorted(cats, key=lambda c: -report.categories[c])[: opts.train_categories]
     _say(f"category datasets ({len(cats)} categories); training GAN + VAE for {', '.join(chosen)}")
@@ -217,25 +219,24 @@ def run_demo(opts: DemoOptions) -> DemoReport:
     })
     stage("images")
 
-    flds = lake_fields(lake)
+    flds = lake_fields(store)
     for f in flds:
-        corpus = dataset(data_dir, "text").to_table(columns=["field"]).column("field").to_pylist()
+        corpus = dataset(store, "text").to_table(columns=["field"]).column("field").to_pylist()
         report.fields[f] = corpus.count(f)
     chosen_fields = sorted(flds, key=lambda f: -report.fields[f])[: opts.train_fields]
     _say(f"field corpora ({len(flds)} fields); training the LSTM for {', '.join(chosen_fields)}")
     for f in flds:
         if f not in chosen_fields:
             run("field_dataset_job", f)
-    run_parallel("field_training_job", chosen_fields, {"text_lstm": {"config": {"minutes": opts.lstm_minutes, "fresh": True}}})
+    run_parallel("field_training_job", chosen_fields,
+                 {"text_lstm": {"config": {"preset": "arxiv-cpu", "minutes": opts.lstm_minutes, "fresh": True}}})
     stage("text")
-
-    import json
 
     for kind, parts in (("gan", chosen), ("vae", chosen), ("lstm", chosen_fields)):
         for p in parts:
-            out = Path(lake.local("models", kind, p))
-            metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else {}
-            report.models[f"{kind}[{p}]"] = {"dir": str(out), **flat_numbers(metrics)}
+            prefix = f"models/{kind}/{p}"
+            metrics = store.read_json(f"{prefix}/metrics.json", {})
+            report.models[f"{kind}[{p}]"] = {"dir": store.uri(prefix), **flat_numbers(metrics)}
     report.stage_seconds["total"] = round(time.perf_counter() - t_all, 1)
     return report
 

@@ -41,14 +41,17 @@ def chunk_extract(
     from pipeline.source.download import open_chunk
 
     chunk = context.partition_key
+    store = lake.lake()
     b = bucket.open()
-    entry = b.load_manifest().by_chunk()[chunk]
+    entry = b.load_manifest().by_chunk().get(chunk)
+    if entry is None:
+        raise dg.Failure(f"chunk {chunk} is not in the manifest of {b.url}; the manifest may have changed")
     tar = b.local_path(entry.filename)  # a local mirror is read where it lies
-    copy = lake.local("chunks") / f"{chunk}.tar"
+    copy = store.scratch("chunks") / f"{chunk}.tar"  # source_chunk's copy, when this machine still has it
     if tar is None and copy.exists():
         tar = copy
-    meta_path = lake.local("metadata") / "metadata.parquet"
-    metadata = load_metadata_for_chunk(meta_path, [entry.yymm]) if meta_path.exists() else {}
+    metadata = load_metadata_for_chunk(store, [entry.yymm])  # only this month's ids are read
+    context.log.info(f"{chunk}: metadata for {len(metadata)} papers of {entry.yymm}")
     if not metadata:
         context.log.warning(f"no metadata for {chunk}: papers go to primary_category=unknown; "
                             "materialise arxiv_metadata first")
@@ -62,13 +65,13 @@ def chunk_extract(
                              f"{summary.errors_total()} errors")
 
     kwargs = dict(workers=compute.extract_workers(), limits=limits, metadata=metadata, progress=progress,
-                  chunk=chunk, endpoint_url=lake.endpoint_url)
+                  chunk=chunk)
     if tar is not None:
-        s = extract_chunk(tar, lake.root, **kwargs)
-    else:  # source_chunk ran with read_in_place: stream the tar from S3, md5-checked as it is read
+        s = extract_chunk(tar, store, **kwargs)
+    else:  # no copy on this machine (a new pod, or read_in_place): stream the tar, md5-checked as it is read
         context.log.info(f"{chunk}: no local copy; streaming {b.key_url(entry.filename)}")
         with open_chunk(b, entry) as stream:
-            s = extract_chunk(stream, lake.root, **kwargs)
+            s = extract_chunk(stream, store, **kwargs)
     if config.delete_local_copy and copy.exists():
         copy.unlink()  # the whole archive (4.8 TB) does not fit on a worker's disk
         context.log.info(f"{chunk}: deleted the local copy {copy}")
@@ -88,4 +91,4 @@ def chunk_extract(
         "image_rate": round(s.images / max(s.graphics, 1), 4),
     })
     yield dg.MaterializeResult(asset_key="text", metadata={**common, "rows": s.text_rows})
-    yield from extraction_checks(lake.root, chunk, lake.endpoint_url)
+    yield from extraction_checks(store, chunk, expected_papers=entry.num_items)

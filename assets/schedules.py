@@ -2,7 +2,8 @@
 
 New chunks are picked up by `new_chunks_sensor` (hourly); the nightly schedules below harvest yesterday's
 metadata at 02:00 UTC and refresh the datasets at 05:00 UTC, after the night's chunks are extracted.
-Retraining runs weekly (Sunday 06:00 UTC) for the categories and fields that have data.
+Retraining runs weekly (Sunday 06:00 UTC) for the categories and fields that have data, with run config
+naming the presets for the code location's hardware (the GPU presets where it has CUDA).
 """
 
 import datetime as dt
@@ -16,7 +17,8 @@ from assets.jobs import (
     field_training_job,
     metadata_job,
 )
-from assets.resources import DataLake
+from assets.resources import Compute, DataLake
+from assets.training import production_run_config
 
 MIN_TRAIN_IMAGES = 64  # a category with fewer figures than this is not worth a GAN
 
@@ -29,18 +31,20 @@ def nightly_metadata_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRe
     return dg.RunRequest(partition_key=day, run_key=f"metadata-{day}")
 
 
-def lake_categories(lake: DataLake) -> list[str]:
+def lake_categories(lake) -> list[str]:
+    """Active categories with figures on the lake (a pipeline Lake)."""
     from pipeline.dataset.reader import categories
     from pipeline.source.taxonomy import active_categories
 
     active = set(active_categories())
-    return [c for c in categories(lake.root, lake.endpoint_url) if c in active]
+    return [c for c in categories(lake) if c in active]
 
 
-def lake_fields(lake: DataLake) -> list[str]:
+def lake_fields(lake) -> list[str]:
+    """Fields with text on the lake (a pipeline Lake)."""
     from pipeline.dataset.reader import dataset
 
-    d = dataset(lake.root, "text", endpoint_url=lake.endpoint_url)
+    d = dataset(lake, "text")
     return sorted({f for f in d.to_table(columns=["field"]).column("field").unique().to_pylist() if f})
 
 
@@ -49,7 +53,7 @@ def lake_fields(lake: DataLake) -> list[str]:
 def nightly_shards_schedule(context: dg.ScheduleEvaluationContext, lake: DataLake):
     """Rebuild the training shard of every category that has figures."""
     day = context.scheduled_execution_time.date().isoformat()
-    for c in lake_categories(lake):
+    for c in lake_categories(lake.lake()):
         yield dg.RunRequest(partition_key=c, run_key=f"shard-{day}-{c}")
 
 
@@ -58,29 +62,31 @@ def nightly_shards_schedule(context: dg.ScheduleEvaluationContext, lake: DataLak
 def nightly_corpora_schedule(context: dg.ScheduleEvaluationContext, lake: DataLake):
     """Rebuild the text corpus of every field that has text."""
     day = context.scheduled_execution_time.date().isoformat()
-    for f in lake_fields(lake):
+    for f in lake_fields(lake.lake()):
         yield dg.RunRequest(partition_key=f, run_key=f"corpus-{day}-{f}")
 
 
 @dg.schedule(job=category_training_job, cron_schedule="0 6 * * 0", execution_timezone="UTC",
              default_status=dg.DefaultScheduleStatus.STOPPED)
-def weekly_image_training_schedule(context: dg.ScheduleEvaluationContext, lake: DataLake):
-    """Retrain the GAN and VAE of every category with enough figures."""
+def weekly_image_training_schedule(context: dg.ScheduleEvaluationContext, lake: DataLake, compute: Compute):
+    """Retrain the GAN and VAE of every category with enough figures, with the presets for this hardware."""
     from pipeline.dataset.reader import dataset
 
     day = context.scheduled_execution_time.date().isoformat()
-    for c in lake_categories(lake):
-        if dataset(lake.root, "figures", category=c, endpoint_url=lake.endpoint_url).count_rows() >= MIN_TRAIN_IMAGES:
-            yield dg.RunRequest(partition_key=c, run_key=f"train-{day}-{c}")
+    run_config = production_run_config(compute.device, ("figure_gan", "figure_vae"))
+    for c in lake_categories(lake.lake()):
+        if dataset(lake.lake(), "figures", category=c).count_rows() >= MIN_TRAIN_IMAGES:
+            yield dg.RunRequest(partition_key=c, run_key=f"train-{day}-{c}", run_config=run_config)
 
 
 @dg.schedule(job=field_training_job, cron_schedule="0 6 * * 0", execution_timezone="UTC",
              default_status=dg.DefaultScheduleStatus.STOPPED)
-def weekly_text_training_schedule(context: dg.ScheduleEvaluationContext, lake: DataLake):
-    """Retrain the LSTM of every field that has text."""
+def weekly_text_training_schedule(context: dg.ScheduleEvaluationContext, lake: DataLake, compute: Compute):
+    """Retrain the LSTM of every field that has text, with the preset for this hardware."""
     day = context.scheduled_execution_time.date().isoformat()
-    for f in lake_fields(lake):
-        yield dg.RunRequest(partition_key=f, run_key=f"train-{day}-{f}")
+    run_config = production_run_config(compute.device, ("text_lstm",))
+    for f in lake_fields(lake.lake()):
+        yield dg.RunRequest(partition_key=f, run_key=f"train-{day}-{f}", run_config=run_config)
 
 
 ALL_SCHEDULES = [nightly_metadata_schedule, nightly_shards_schedule, nightly_corpora_schedule,

@@ -75,7 +75,8 @@ def source_chunk(
             rate = done / max(now - t0, 1e-6) / 1e6
             context.log.info(f"{chunk}: {done / 1e6:.0f}/{total / 1e6:.0f} MB ({rate:.1f} MB/s)")
 
-    path = download_chunk(b, entry, lake.local("chunks"), progress=progress)
+    # A copy on this machine's scratch only (a cache): chunk_extract streams from the bucket when it is gone.
+    path = download_chunk(b, entry, lake.lake().scratch("chunks"), progress=progress)
     seconds = time.perf_counter() - t0
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(path)), "bytes": entry.size, "papers": entry.num_items,
@@ -83,20 +84,27 @@ def source_chunk(
     })
 
 
+class MetadataConfig(dg.Config):
+    compact_after: int = 64  # merge the metadata files into one once there are this many (0 = never)
+
+
 @dg.asset(group_name="sources", partitions_def=metadata_days, kinds={"xml", "parquet"})
 def arxiv_metadata(
-    context: dg.AssetExecutionContext, bucket: SourceBucket, lake: DataLake, metadata_source: MetadataSource
+    context: dg.AssetExecutionContext, config: MetadataConfig, bucket: SourceBucket, lake: DataLake,
+    metadata_source: MetadataSource,
 ) -> dg.MaterializeResult:
-    """Per-paper metadata (OAI-PMH `arXiv` format) upserted into one table; one partition per datestamp day.
+    """Per-paper metadata (OAI-PMH `arXiv` format), one file per day partition on the lake.
 
-    With `ARXIV_FORGE_OAI=bucket` (the default) the table is rebuilt from the XML pages the bucket ships
-    under `metadata/` (a snapshot: the sample bucket), otherwise the day is harvested from the endpoint.
+    Each day writes only `metadata/harvest/<day>.parquet`, so day runs side by side (a backfill) never
+    overwrite each other; readers take the latest record per id. With `ARXIV_FORGE_OAI=bucket` (the sample
+    bucket) the day's file holds the XML pages the bucket ships under `metadata/` (a snapshot); otherwise the
+    day is harvested from the OAI-PMH endpoint.
     """
-    from pipeline.dataset.metadata import read_metadata
-    from pipeline.source.harvest import build_metadata_table, harvest, upsert_metadata_from_xml
+    from pipeline.dataset.metadata import compact_metadata, metadata_files, records_from_xml, write_metadata
+    from pipeline.source.harvest import harvest, page_files
 
     day = context.partition_key
-    dest = lake.local("metadata")
+    store = lake.lake()
     if metadata_source.from_bucket:
         xml_dir = bucket.local_metadata_dir()
         if xml_dir is None:
@@ -104,24 +112,28 @@ def arxiv_metadata(
                 f"ARXIV_FORGE_OAI=bucket but {bucket.url} has no metadata/ directory; "
                 "set ARXIV_FORGE_OAI to an OAI-PMH endpoint such as https://oaipmh.arxiv.org/oai"
             )
-        path, rows, deleted, problems = build_metadata_table(xml_dir, dest)
+        pages = [xml_dir]
         source = str(xml_dir)
     else:
-        out = lake.local("harvest", day)
+        out = store.scratch("harvest", day)  # pages and resumption state: needed only within this run
         summary = harvest(metadata_source.endpoint, out, from_date=day, until_date=day,
                           min_interval=metadata_source.min_interval)
-        context.log.info(f"harvested {day}: {summary}")
-        path, rows, problems = upsert_metadata_from_xml(out / "pages", dest)
-        deleted = None
+        context.log.info(f"harvested {day}: {summary.pages} pages, {summary.records} records, "
+                         f"{summary.requests} requests")
+        pages = page_files(out)
         source = metadata_source.endpoint
+    records, problems = records_from_xml(pages)
     for file, reason in problems:
         context.log.warning(f"unreadable metadata file {file}: {reason}")
-    table = read_metadata(path)
-    preview = table.slice(0, 5).select(["id", "primary_category", "title", "datestamp"]).to_pylist()
-    meta = {
-        "path": dg.MetadataValue.path(str(path)), "rows": rows, "source": source,
-        "unreadable_files": len(problems), "preview": dg.MetadataValue.md(md_table(preview)),
-    }
-    if deleted is not None:
-        meta["deleted"] = deleted
-    return dg.MaterializeResult(metadata=meta)
+    rows = write_metadata(store, day, records)
+    compacted = 0
+    if config.compact_after and len(metadata_files(store)) >= config.compact_after:
+        compacted = compact_metadata(store)
+        context.log.info(f"compacted {compacted} metadata files")
+    cols = ["id", "primary_category", "title", "datestamp", "deleted"]
+    preview = records.select(cols).slice(0, 5).to_pylist() if records.num_rows else []
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(store.uri(f"metadata/harvest/{day}.parquet")), "rows": rows,
+        "deleted_records": sum(records.column("deleted").to_pylist()), "source": source,
+        "unreadable_files": len(problems), "files_compacted": compacted, "preview": dg.MetadataValue.md(md_table(preview)),
+    })

@@ -1,9 +1,10 @@
 """Training assets: a conditional GAN and a conditional VAE per category, an LSTM language model per field.
 
 Each runs in the `gpu` pool (one at a time by default), requests a GPU under dagster-k8s through op tags,
-takes its hyperparameters as Dagster config, and resumes from its last checkpoint when re-materialised
-after a failure (checkpoints live under DATA_ROOT/models/<kind>/<partition>/). A run with
-`fresh: true` starts over.
+takes its hyperparameters as Dagster config (preset `auto`: the GPU presets where the run has CUDA), and
+resumes from its last checkpoint when re-materialised after a failure, on any machine: every checkpoint is
+copied to the lake (`models/<kind>/<partition>/`) as soon as it is written, and the outputs (samples,
+loss curve, metrics) when training ends. A run with `fresh: true` starts over.
 """
 
 import json
@@ -25,34 +26,66 @@ TRAIN_RETRY = dg.RetryPolicy(max_retries=1, delay=10)  # the retry resumes from 
 
 
 class ImageModelConfig(dg.Config):
-    preset: str = "cpu-64"  # cpu-small (32 px), cpu-64, gpu-64, gpu-128, gpu-256 (models/gan.py, models/vae.py)
-    minutes: float | None = 3.0  # wall-clock budget; None = run the preset's steps
+    # auto: gpu-128 where the run has CUDA, cpu-64 elsewhere; or cpu-small (32 px), cpu-64, gpu-64, gpu-128,
+    # gpu-256, tiny (models/gan.py, models/vae.py)
+    preset: str = "auto"
+    minutes: float | None = None  # wall-clock budget; None = run the preset's steps
     steps: int | None = None
     batch_size: int | None = None
     label_column: int | None = None  # None = all label columns combined; else one column of the shard
     holdout_fraction: float = 0.1
     seed: int = 0
     checkpoint_every: int | None = None  # steps between checkpoints; None = the preset's
-    fresh: bool = False  # True: discard the checkpoint and start over
+    fresh: bool = False  # True: ignore the checkpoint on the lake and start over
     evaluate: bool = True  # KID / conditional accuracy / memorisation after training
     eval_samples: int = 256  # generated images for the metrics (Inception runs at a few images/s on a CPU)
 
 
 class TextModelConfig(dg.Config):
-    preset: str = "arxiv-cpu"  # arxiv-cpu (BPE), ptb-small, ptb-large (models/lstm.py)
-    minutes: float | None = 3.0
+    preset: str = "auto"  # auto: arxiv-gpu with CUDA, arxiv-cpu elsewhere; or ptb-small, ptb-large
+    minutes: float | None = None  # None = the preset's budget
     steps: int | None = None
     epochs: float | None = None
     seed: int = 1111
     fresh: bool = False
 
 
-def _out_dir(lake: DataLake, kind: str, partition: str, fresh: bool) -> Path:
-    out = lake.local("models", kind, partition)
-    if fresh:
-        shutil.rmtree(out)
-        out.mkdir(parents=True)
-    return out
+def resolve_preset(kind: str, preset: str, device: str) -> str:
+    """The preset a run uses (`auto` resolved for its device); a bad name fails the run with the choices."""
+    from models import gan, lstm, training, vae
+
+    presets = {"gan": gan.PRESETS, "vae": vae.PRESETS, "lstm": lstm.PRESETS}[kind]
+    try:
+        name = training.default_preset(kind, device) if preset == "auto" else preset
+        return training.check_choice(f"{kind} preset", name, ["auto", *presets])
+    except ValueError as exc:
+        raise dg.Failure(str(exc)) from None
+
+
+def production_run_config(device: str, assets: tuple[str, ...]) -> dict:
+    """Run config that names the presets for this code location's hardware (GPU presets where it has CUDA):
+    what the schedules send, so a retraining run says in the UI which profile it used."""
+    kinds = {"figure_gan": "gan", "figure_vae": "vae", "text_lstm": "lstm"}
+    return {"ops": {a: {"config": {"preset": resolve_preset(kinds[a], "auto", device)}} for a in assets}}
+
+
+def _model_dir(lake: DataLake, kind: str, partition: str, fresh: bool) -> tuple[Path, str]:
+    """A clean local working folder with the lake's copy of the model (unless fresh), and the lake prefix.
+
+    The local folder is emptied first: only what is on the lake counts, so a run on any machine resumes
+    from the same checkpoint."""
+    store = lake.lake()
+    prefix = f"models/{kind}/{partition}"
+    out = store.scratch("models", kind, partition)
+    shutil.rmtree(out)
+    out.mkdir(parents=True)
+    if not fresh:
+        store.fetch_dir(prefix, out)
+    return out, prefix
+
+
+def _publish(lake: DataLake, out: Path, prefix: str) -> None:
+    lake.lake().upload_dir(out, prefix)
 
 
 def flat_numbers(metrics: dict, prefix: str = "") -> dict[str, float]:
@@ -76,40 +109,51 @@ def _numbers(metrics: dict) -> dict:
 def _train_image_model(context: dg.AssetExecutionContext, kind: str, config: ImageModelConfig, lake: DataLake,
                        compute: Compute) -> dg.MaterializeResult:
     from models import gan, vae
-    from models.shard import load_shard, split_indices
+    from models.shard import ShardError, load_shard, split_indices
+    from pipeline.dataset.shards import fetch_category_shard
+    from pipeline.errors import UserError
 
     category = context.partition_key
-    shard_dir = lake.local("shards", category)
+    store = lake.lake()
+    preset = resolve_preset(kind, config.preset, compute.device)
     try:
+        shard_dir = fetch_category_shard(store, category)
         shard = load_shard(shard_dir)
-    except Exception as exc:  # noqa: BLE001 - the message names the file
-        raise dg.Failure(f"{category}: no usable training shard at {shard_dir} ({exc}); "
-                         f"materialise category_figures[{category}] first") from exc
+    except (UserError, ShardError) as exc:
+        raise dg.Failure(str(exc)) from None
     if len(shard) < 8:
         raise dg.Failure(f"{category}: only {len(shard)} images in the shard; too few to train a {kind}")
     module = gan if kind == "gan" else vae
     overrides = {k: v for k, v in {"steps": config.steps, "batch_size": config.batch_size,
                                    "checkpoint_every": config.checkpoint_every}.items() if v is not None}
-    cfg = {**module.PRESETS[config.preset], **overrides, "minutes": config.minutes, "seed": config.seed,
+    cfg = {**module.PRESETS[preset], **overrides, "minutes": config.minutes, "seed": config.seed,
            "device": compute.device}
     if config.minutes is not None and config.steps is None:
         cfg["steps"] = None  # the wall clock decides
     labels, names = shard.labels, shard.class_names
     if config.label_column is not None:
+        if not 0 <= config.label_column < labels.shape[1]:
+            raise dg.Failure(f"label_column {config.label_column} out of range: the shard's label columns are "
+                             + ", ".join(f"{i} ({c})" for i, c in enumerate(shard.columns)))
         labels, names = labels[:, [config.label_column]], [names[config.label_column]]
     train_idx, hold_idx = split_indices(len(shard), config.holdout_fraction, seed=config.seed)
-    out = _out_dir(lake, kind, category, config.fresh)
+    out, prefix = _model_dir(lake, kind, category, config.fresh)
     resumed = (out / "checkpoint.pt").exists()
-    context.log.info(f"{kind}[{category}]: {len(train_idx)} training images at {shard.images.shape[-1]} px, "
-                     f"{'resuming' if resumed else 'starting'} in {out}")
-    kwargs = {"indices": train_idx, "class_names": names}
+    context.log.info(f"{kind}[{category}]: preset {preset}, {len(train_idx)} training images at "
+                     f"{shard.images.shape[-1]} px, {'resuming from' if resumed else 'checkpoints to'} "
+                     f"{store.uri(prefix)}")
+    kwargs = {"indices": train_idx, "class_names": names,
+              "on_checkpoint": lambda path: store.upload(path, f"{prefix}/{path.name}")}
     if kind == "vae":
         kwargs["holdout"] = hold_idx
     metrics = module.train(shard.images, labels, cfg, out, **kwargs)
     if config.evaluate:
         metrics.update(_evaluate(context, kind, out, shard_dir, config.eval_samples, compute.device))
+    metrics["preset"] = preset
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
-    meta = {"checkpoint": dg.MetadataValue.path(str(out)), "resumed": resumed, **_numbers(metrics)}
+    _publish(lake, out, prefix)
+    meta = {"checkpoint": dg.MetadataValue.path(store.uri(prefix)), "preset": preset, "resumed": resumed,
+            **_numbers(metrics)}
     for name, alt in (("samples.png", "samples by class"), ("loss_curve.png", "loss curve"),
                       ("reconstructions.png", "reconstructions")):
         if (out / name).exists():
@@ -160,22 +204,33 @@ def text_lstm(context: dg.AssetExecutionContext, config: TextModelConfig, lake: 
               compute: Compute) -> dg.MaterializeResult:
     """LSTM language model for one field (byte-level BPE, tied embeddings); held-out perplexity and bits/char."""
     from models import lstm
+    from pipeline.dataset.corpus import fetch_field_corpus
+    from pipeline.errors import UserError
 
     fld = context.partition_key
-    corpus = lake.local("corpora", fld)
+    store = lake.lake()
+    preset = resolve_preset("lstm", config.preset, compute.device)
+    try:
+        corpus = fetch_field_corpus(store, fld)
+    except UserError as exc:
+        raise dg.Failure(str(exc)) from None
     train_txt, valid_txt = corpus / "train.txt", corpus / "valid.txt"
-    if not train_txt.exists() or train_txt.stat().st_size == 0:
-        raise dg.Failure(f"{fld}: no corpus at {train_txt}; materialise field_corpus[{fld}] first")
-    cfg = lstm.preset_config(config.preset, minutes=config.minutes, steps=config.steps, epochs=config.epochs,
-                             seed=config.seed, device=compute.device)
-    out = _out_dir(lake, "lstm", fld, config.fresh)
+    if train_txt.stat().st_size == 0:
+        raise dg.Failure(f"{fld}: the corpus is empty; extract chunks with {fld} papers, then materialise "
+                         f"field_corpus[{fld}]")
+    budget = {k: v for k, v in {"minutes": config.minutes, "steps": config.steps, "epochs": config.epochs}.items()
+              if v is not None}
+    cfg = lstm.preset_config(preset, **budget, seed=config.seed, device=compute.device)
+    out, prefix = _model_dir(lake, "lstm", fld, config.fresh)
     resumed = (out / "checkpoint.pt").exists()
-    valid = valid_txt if valid_txt.exists() and valid_txt.stat().st_size > 0 else None
-    metrics = lstm.train(str(train_txt), cfg, out, valid=str(valid) if valid else None)
+    valid = valid_txt if valid_txt.stat().st_size > 0 else None
+    metrics = lstm.train(str(train_txt), cfg, out, valid=str(valid) if valid else None,
+                         on_checkpoint=lambda path: store.upload(path, f"{prefix}/{path.name}"))
     prompt = "We propose"
     sample_text = lstm.generate(out, prompt, max_tokens=80, temperature=0.8, top_p=0.95, seed=0)
-    meta = {"checkpoint": dg.MetadataValue.path(str(out)), "resumed": resumed, **_numbers(metrics),
-            "sample": dg.MetadataValue.md(f"> {sample_text}")}
+    _publish(lake, out, prefix)
+    meta = {"checkpoint": dg.MetadataValue.path(store.uri(prefix)), "preset": preset, "resumed": resumed,
+            **_numbers(metrics), "sample": dg.MetadataValue.md(f"> {sample_text}")}
     if (out / "loss_curve.png").exists():
         meta["loss_curve"] = md_image(out / "loss_curve.png", f"lstm {fld} loss curve")
     return dg.MaterializeResult(metadata=meta)

@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -501,11 +501,13 @@ def _check_resume_arch(cfg: GANConfig, saved: dict[str, Any]) -> None:
 
 def train(images: np.ndarray, labels: np.ndarray, config: GANConfig | dict | None = None,
           out_dir: str | Path = "gan-out", *, indices: np.ndarray | None = None,
-          class_names: list[list[str]] | None = None) -> dict[str, Any]:
+          class_names: list[list[str]] | None = None,
+          on_checkpoint: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Train (or resume) a conditional GAN on uint8 N x C x H x W images with int labels N or N x K.
 
     `indices` restricts training to a subset (a held-out split stays untouched). Resumes from
     out_dir/checkpoint.pt when present. Writes checkpoint.pt, metrics.json, loss_curve.png, samples.png.
+    `on_checkpoint(path)` is called after every checkpoint is written.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -517,7 +519,7 @@ def train(images: np.ndarray, labels: np.ndarray, config: GANConfig | dict | Non
 
     device = training.start(cfg)
     trainer = GANTrainer(cfg, device)
-    ckpt = training.CheckpointManager(out, every=cfg.checkpoint_every)
+    ckpt = training.CheckpointManager(out, every=cfg.checkpoint_every, on_save=on_checkpoint)
     history: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
     step, elapsed_before = 0, 0.0
     saved = ckpt.load_latest(map_location=device)

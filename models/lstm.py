@@ -25,6 +25,7 @@ import copy
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,11 @@ PRESETS: dict[str, LSTMConfig] = {
     # Default: byte-level BPE and a 2 x 256 tied LSTM (~2.1 M parameters at 4096 tokens) with AdamW,
     # five minutes of wall clock on a 2-core CPU.
     "arxiv-cpu": LSTMConfig(preset="arxiv-cpu"),
+    # One GPU: a 2 x 1024 tied LSTM over a 16k BPE vocabulary, 10 epochs (the scale of the AWD-LSTM and
+    # pytorch/examples large configurations), checkpointed every 2,000 steps.
+    "arxiv-gpu": LSTMConfig(preset="arxiv-gpu", vocab_size=16384, emsize=1024, nhid=1024, dropout=0.3, bptt=128,
+                            batch_size=64, lr=1e-3, minutes=None, epochs=10, eval_every=2000,
+                            max_valid_tokens=500_000, checkpoint_every=2000),
 }
 
 
@@ -309,12 +315,14 @@ def holdout(documents: list[str], fraction: float) -> tuple[list[str], list[str]
 
 
 def train(texts_or_paths: Source, config: LSTMConfig | None = None, out_dir: str | Path = "lstm-out",
-          valid: Source | None = None, resume: bool = True) -> dict[str, Any]:
-    """Train (or resume) a language model into `out_dir` and return the metrics written to metrics.json."""
+          valid: Source | None = None, resume: bool = True,
+          on_checkpoint: Callable[[Path], None] | None = None) -> dict[str, Any]:
+    """Train (or resume) a language model into `out_dir` and return the metrics written to metrics.json.
+    `on_checkpoint(path)` is called after every checkpoint is written."""
     config = (config or preset_config()).check()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = CheckpointManager(out, every=config.checkpoint_every)
+    ckpt = CheckpointManager(out, every=config.checkpoint_every, on_save=on_checkpoint)
     saved = ckpt.load_latest() if resume else None
     if saved is not None:
         # The model's shape and data layout come from the checkpoint; only budgets may change.

@@ -53,10 +53,32 @@ def pick_device(pref: str = "auto") -> torch.device:
     pref = (pref or "auto").strip().lower()
     if pref == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(pref)
+    try:
+        device = torch.device(pref)
+    except RuntimeError:
+        raise ValueError(f"unknown device {pref!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {pref!r}; use auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {pref!r} requested but CUDA is not available; use --device cpu or auto")
     return device
+
+
+# The presets a trainer uses when none is named: the GPU ones where CUDA is, the CPU ones elsewhere.
+DEFAULT_PRESETS = {"gan": ("gpu-128", "cpu-64"), "vae": ("gpu-128", "cpu-64"), "lstm": ("arxiv-gpu", "arxiv-cpu")}
+
+
+def default_preset(kind: str, device: str = "auto") -> str:
+    """`gpu-128`/`arxiv-gpu` when `device` resolves to CUDA, else `cpu-64`/`arxiv-cpu`."""
+    gpu, cpu = DEFAULT_PRESETS[kind]
+    return gpu if pick_device(device).type == "cuda" else cpu
+
+
+def check_choice(what: str, value: Any, allowed) -> Any:
+    """`value` if it is one of `allowed`, else a ValueError that lists them (for config fields taking names)."""
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(map(str, allowed))}")
+    return value
 
 
 def cpu_bf16_supported() -> bool:
@@ -257,11 +279,12 @@ class CheckpointManager:
     RNG states are added automatically; `restore_rng(state)` puts them back on resume.
     """
 
-    def __init__(self, out_dir: Path, every: int = 500):
+    def __init__(self, out_dir: Path, every: int = 500, on_save: Callable[[Path], None] | None = None):
         self.out_dir = Path(out_dir)
         self.every = max(int(every), 0)
         self.path = self.out_dir / CHECKPOINT_NAME
         self.last_saved_step: int | None = None
+        self.on_save = on_save  # e.g. copy the checkpoint to durable storage, so another machine can resume
 
     def load_latest(self, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
         return load_latest(self.out_dir, map_location)
@@ -274,6 +297,8 @@ class CheckpointManager:
         atomic_torch_save(payload, self.path)
         self.last_saved_step = int(step)
         log.debug("checkpoint saved at step %d -> %s", step, self.path)
+        if self.on_save is not None:
+            self.on_save(self.path)
         return self.path
 
     def maybe_save(self, step: int, make_state: Callable[[], dict[str, Any]]) -> bool:

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,8 +220,10 @@ def _config_from(config: VAEConfig | dict | None) -> VAEConfig:
 
 def train(images: np.ndarray, labels: np.ndarray, config: VAEConfig | dict | None = None,
           out_dir: str | Path = "vae-out", *, indices: np.ndarray | None = None,
-          holdout: np.ndarray | None = None, class_names: list[list[str]] | None = None) -> dict[str, Any]:
-    """Train (or resume) a conditional VAE; reports held-out bits/dim when `holdout` indices are given."""
+          holdout: np.ndarray | None = None, class_names: list[list[str]] | None = None,
+          on_checkpoint: Callable[[Path], None] | None = None) -> dict[str, Any]:
+    """Train (or resume) a conditional VAE; reports held-out bits/dim when `holdout` indices are given.
+    `on_checkpoint(path)` is called after every checkpoint is written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg = _config_from(config)
@@ -233,7 +236,7 @@ def train(images: np.ndarray, labels: np.ndarray, config: VAEConfig | dict | Non
     if device.type == "cuda" and cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     opt = training.adam(model.parameters(), lr=cfg.lr)
-    ckpt = training.CheckpointManager(out, every=cfg.checkpoint_every)
+    ckpt = training.CheckpointManager(out, every=cfg.checkpoint_every, on_save=on_checkpoint)
     history: dict[str, list[float]] = {"loss": [], "recon": [], "kl": [], "beta": []}
     step, elapsed_before = 0, 0.0
     saved = ckpt.load_latest(map_location=device)

@@ -25,3 +25,9 @@ def small_sample_bucket(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sample-bucket")
     write_sample_bucket(root, papers=40, seed=0)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _scratch(tmp_path, monkeypatch):
+    """Each test gets its own empty local cache (the lake's scratch), as a fresh machine would."""
+    monkeypatch.setenv("ARXIV_FORGE_SCRATCH", str(tmp_path / "scratch"))

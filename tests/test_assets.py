@@ -152,8 +152,8 @@ def test_each_chunk_extracts_one_papers_row_per_paper_and_passes_its_checks(pipe
     for chunk, result in extracted["chunks"].items():
         assert result.success, chunk
         checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-        assert checks == {"error_rate_below_threshold": True, "images_decode": True, "captions_present": True,
-                          "schema_stable": True}, chunk
+        assert checks == {"papers_complete": True, "error_rate_below_threshold": True, "images_decode": True,
+                          "captions_present": True, "schema_stable": True}, chunk
         papers = read_papers(pipeline.data, chunk=chunk).column("paper_id").to_pylist()
         assert sorted(papers) == sorted(t["paper_id"] for t in truth if t["chunk"] == chunk)
         assert _meta(result, "papers")["papers"] == len(papers)
@@ -168,18 +168,24 @@ def _category_with_most_images(data: Path) -> list[str]:
 
 
 def test_category_shard_reads_only_its_category(pipeline, extracted):
-    from pipeline.dataset.reader import read_figures
+    from pipeline.dataset.reader import chunk_files, read_figures
+    from pipeline.dataset.shards import fetch_category_shard
 
     cat = _category_with_most_images(pipeline.data)[0]
     result = pipeline.run("category_dataset_job", cat, {"category_figures": {"config": {"resolution": 32}}})
     assert result.success
     meta = _meta(result, "category_figures")
-    shard = pipeline.data / "shards" / cat
+    own = chunk_files(pipeline.data, f"figures/primary_category={cat}")
+    assert meta["files_read"] == len(own) and meta["bytes_read"] == sum(f.size for f in own.values())
+    shard = fetch_category_shard(pipeline.data, cat)
     images = np.load(shard / "images.npy", mmap_mode="r")
     expected = read_figures(pipeline.data, category=cat, with_images_only=True, columns=["figure_id"]).num_rows
     assert images.shape == (expected, 3, 32, 32) and images.dtype == np.uint8
     assert meta["images"] == expected
-    assert 0 < meta["share_of_figures_table_read"] < 1  # only this category's files were opened
+    # Run again with nothing new: every part is reused, no figures file is read.
+    again = _meta(pipeline.run("category_dataset_job", cat, {"category_figures": {"config": {"resolution": 32}}}),
+                  "category_figures")
+    assert again["parts_reused"] == len(own) and again["parts_built"] == 0 and again["files_read"] == 0
     labels = np.load(shard / "labels.npy")
     assert labels.shape == (expected, 2)
     assert json.loads((shard / "classes.json").read_text())["columns"] == ["figure_kind", "section_kind"]
@@ -247,7 +253,7 @@ def test_category_backfill_of_two_categories(pipeline, extracted, tmp_path):
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert ran.stdout.count(": ok") == 2
     for c in cats:
-        assert (pipeline.data / "shards" / c / "images.npy").exists()
+        assert (pipeline.data / "shards" / c / "index.json").exists()
 
 
 KILL_SCRIPT = """
@@ -267,7 +273,7 @@ def test_failed_training_run_resumes_from_its_checkpoint(pipeline, extracted, tm
     data = tmp_path / "data"
     shutil.copytree(pipeline.data, data, ignore=shutil.ignore_patterns("models"))
     ckpt = data / "models" / "gan" / cat / "checkpoint.pt"
-    env = _env(pipeline.bucket, data, tmp_path / "home")
+    env = {**_env(pipeline.bucket, data, tmp_path / "home"), "ARXIV_FORGE_SCRATCH": str(tmp_path / "lost-node")}
     (tmp_path / "home").mkdir()
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, cat], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -284,6 +290,7 @@ def test_failed_training_run_resumes_from_its_checkpoint(pipeline, extracted, tm
 
     saved_step = torch.load(ckpt, map_location="cpu", weights_only=False)["step"]
     assert saved_step >= 2
+    shutil.rmtree(tmp_path / "lost-node")  # the rerun is on another machine: only the lake is left
     with dg.instance_for_test() as instance:
         rerun = Pipeline(pipeline.bucket, data, instance).run("category_training_job", cat, {
             "category_figures": {"config": {"resolution": 32}},

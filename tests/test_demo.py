@@ -26,7 +26,7 @@ def test_demo_runs_the_whole_graph_and_reports_where_everything_is(tmp_path):
     # everything it wrote is under --root, in the layout the README lists
     assert (root / "sample-bucket" / "src" / "arXiv_src_manifest.xml").is_file()
     assert list((root / "data" / "figures").rglob("*.parquet"))
-    assert (root / "data" / "metadata" / "metadata.parquet").is_file()
+    assert list((root / "data" / "metadata" / "harvest").glob("*.parquet"))
     for kind, n in (("gan", 2), ("vae", 2), ("lstm", 2)):
         trained = [d for d in (root / "data" / "models" / kind).iterdir() if (d / "metrics.json").is_file()]
         assert len(trained) == n, (kind, trained)

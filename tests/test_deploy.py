@@ -124,6 +124,26 @@ def test_compose_gpu_override_reserves_a_gpu_for_the_code_service(compose_bin, t
         assert env_vars["DAGSTER_POSTGRES_HOST"] == "postgres" and env_vars["DAGSTER_POSTGRES_PASSWORD"] == "change-me"
 
 
+def test_compose_every_service_uses_the_minio_data_root(compose_bin, tmp_path):
+    """The merged config: code server, webserver and daemon all name the MinIO lake (the bucket minio-init
+    creates) with MinIO's credentials, and a scratch folder that is only a cache."""
+    env = {k: v for k, v in os.environ.items() if k not in COMPOSE_SECRETS}
+    proc = subprocess.run([compose_bin, "--env-file", str(_env_file(tmp_path)), "-f", "docker-compose.yml", "config"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    services = yaml.safe_load(proc.stdout)["services"]
+    example = dict(ln.split("=", 1) for ln in (REPO / ".env.example").read_text().splitlines() if "=" in ln)
+    init = " ".join(services["minio-init"]["entrypoint"]) if isinstance(services["minio-init"]["entrypoint"], list) \
+        else services["minio-init"]["entrypoint"]
+    for name in ("code", "webserver", "daemon"):
+        e = services[name]["environment"]
+        bucket = e["ARXIV_FORGE_DATA"].removeprefix("s3://").split("/")[0]
+        assert e["ARXIV_FORGE_DATA"].startswith("s3://") and f"mc mb --ignore-existing lake/{bucket}" in init, name
+        assert e["ARXIV_FORGE_DATA_ENDPOINT"] == "http://minio:9000", name
+        assert e["ARXIV_FORGE_DATA_KEY"] == example["MINIO_ROOT_USER"], name
+        assert e["ARXIV_FORGE_DATA_SECRET"] == example["MINIO_ROOT_PASSWORD"], name
+
+
 # --- Kubernetes (Helm values, the k8s code location, the pods it would create) ---------------------------
 
 HELM_VALUES = REPO / "deploy" / "helm" / "values.yaml"

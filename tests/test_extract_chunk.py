@@ -15,6 +15,7 @@ import pyarrow.dataset as ds
 import pytest
 from PIL import Image
 
+from pipeline.dataset.lake import Lake
 from pipeline.dataset.reader import categories, chunk_manifests, read_figures, read_papers, read_text
 from pipeline.extract.chunk import extract_chunk
 from pipeline.extract.limits import Limits
@@ -383,24 +384,23 @@ def test_extract_chunk_to_s3_and_rerun(tmp_path, s3_bucket):
     members = paper_members()
     small = {k: members[k] for k in ("2301/2301.00001.gz", "2301/2301.00002.gz", "2301/2301.00003.pdf")}
     tar = build_chunk(tmp_path / f"{CHUNK}.tar", small)
-    root = f"s3://{s3_bucket.name}/lake"
-    ep = s3_bucket.endpoint_url
-    extract_chunk(tar, root, workers=1, metadata=METADATA, endpoint_url=ep)
+    root = Lake(f"s3://{s3_bucket.name}/lake", endpoint_url=s3_bucket.endpoint_url, scratch=tmp_path / "scratch")
+    extract_chunk(tar, root, workers=1, metadata=METADATA)
     keys = sorted(o["Key"] for o in s3_bucket.client.list_objects_v2(Bucket=s3_bucket.name)["Contents"])
     assert f"lake/figures/primary_category=cs.CV/chunk={CHUNK}/part-0.parquet" in keys
     assert f"lake/_manifests/{CHUNK}.json" in keys
     from pipeline.dataset.reader import read_table
 
-    assert read_table(root, "papers", endpoint_url=ep).num_rows == 3
-    figs = read_table(root, "figures", category="cs.CV", endpoint_url=ep)
+    assert read_table(root, "papers").num_rows == 3
+    figs = read_table(root, "figures", category="cs.CV")
     assert figs.num_rows == 4 and figs.column("image").null_count == 1  # the missing graphic
     moved = {"2301.00001": {**METADATA["2301.00001"], "primary_category": "cs.LG"}}
-    extract_chunk(tar, root, workers=1, metadata=moved, endpoint_url=ep)
+    extract_chunk(tar, root, workers=1, metadata=moved)
     keys = sorted(o["Key"] for o in s3_bucket.client.list_objects_v2(Bucket=s3_bucket.name)["Contents"])
     # the stale object of this chunk is gone (pyarrow may leave an empty "folder/" marker key behind)
     assert not any("primary_category=cs.CV" in k and not k.endswith("/") for k in keys)
-    assert categories(root, endpoint_url=ep) == ["cs.LG"]
-    assert read_table(root, "figures", category="cs.LG", endpoint_url=ep).num_rows == 4
+    assert categories(root) == ["cs.LG"]
+    assert read_table(root, "figures", category="cs.LG").num_rows == 4
 
 
 def test_cli_extract_tex_file_uses_its_folder(tmp_path, capsys):

@@ -15,14 +15,19 @@ import pyarrow as pa
 import pytest
 from oai_server import OAIServer, make_records
 
-from pipeline.dataset.metadata import METADATA_SCHEMA, read_metadata, records_to_table, upsert_metadata
-from pipeline.errors import UserError
-from pipeline.source.harvest import (
-    build_metadata_table,
-    harvest,
-    retry_after_seconds,
-    upsert_metadata_from_xml,
+from pipeline.dataset.lake import Lake
+from pipeline.dataset.metadata import (
+    METADATA_SCHEMA,
+    compact_metadata,
+    latest_per_id,
+    metadata_files,
+    read_metadata,
+    records_from_xml,
+    records_to_table,
+    write_metadata,
 )
+from pipeline.errors import UserError
+from pipeline.source.harvest import harvest, page_files, retry_after_seconds
 from pipeline.source.oai import MetadataRecord, render_list_records
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +38,13 @@ FROM, UNTIL = "2023-02-01", "2023-02-28"
 def _expected(records: list[MetadataRecord]) -> pa.Table:
     """The table a correct harvest gives: every record once, sorted by id."""
     return records_to_table(sorted(records, key=lambda r: r.id))
+
+
+def _table(summary) -> pa.Table:
+    """The metadata table a harvest's saved pages give (latest record per id, tombstones kept)."""
+    records, problems = records_from_xml(page_files(summary.out_dir))
+    assert not problems
+    return latest_per_id(records)
 
 
 def _gaps(server: OAIServer) -> list[float]:
@@ -55,12 +67,11 @@ def test_harvest_pages_throttle_and_faults(tmp_path):
         log = server.list_requests()
         gaps = _gaps(server)
 
-    table = read_metadata(summary.table, include_deleted=True)
+    table = _table(summary)
     assert table.equals(_expected(records))
-    assert summary.pages == 7 and summary.records == 40 and summary.rows == 40
-    assert summary.deleted == sum(r.deleted for r in records) > 0
+    assert summary.pages == 7 and summary.records == 40 and table.num_rows == 40
+    assert sum(table.column("deleted").to_pylist()) == sum(r.deleted for r in records) > 0
     assert summary.retries == 4 and summary.requests == 11 and not summary.resumed
-    assert read_metadata(summary.table).num_rows == 40 - summary.deleted
     # Paging: the first request carries the query, later ones only verb + token.
     assert log[0][1] == {"verb": "ListRecords", "metadataPrefix": "arXiv", "from": FROM, "until": UNTIL}
     assert all(set(q) == {"verb", "resumptionToken"} for _, q, _ in log[1:])
@@ -83,8 +94,8 @@ def test_harvest_by_set_and_empty_range(tmp_path):
                         min_interval=INTERVAL)
     want = [r for r in records if any(s.startswith("math") for s in r.sets)]
     assert 0 < len(want) < 40
-    assert read_metadata(math.table, include_deleted=True).equals(_expected(want))
-    assert empty.rows == 0 and empty.pages == 1  # noRecordsMatch is an empty result, not an error
+    assert _table(math).equals(_expected(want))
+    assert _table(empty).num_rows == 0 and empty.pages == 1  # noRecordsMatch is an empty result, not an error
 
 
 def test_crash_and_resume_gives_the_same_table(tmp_path):
@@ -111,8 +122,7 @@ def test_crash_and_resume_gives_the_same_table(tmp_path):
     assert resumed.resumed and resumed.pages == clean.pages == 8 and resumed.pages_this_run == 5
     assert second_run[0][1]["resumptionToken"] == state["next_token"]  # continued, not restarted
     assert len(second_run) == 5
-    assert read_metadata(resumed.table, include_deleted=True).equals(
-        read_metadata(clean.table, include_deleted=True))
+    assert _table(resumed).equals(_table(clean))
 
 
 def test_killed_process_resumes(tmp_path):
@@ -139,7 +149,7 @@ def test_killed_process_resumes(tmp_path):
         resumed = harvest(server.url, out, from_date=FROM, until_date=UNTIL, min_interval=INTERVAL)
     assert resumed.resumed and resumed.pages == 10
     assert not list(out.rglob("*.tmp"))
-    assert read_metadata(resumed.table, include_deleted=True).equals(_expected(records))
+    assert _table(resumed).equals(_expected(records))
 
 
 def test_expired_token_restarts_the_list(tmp_path):
@@ -154,7 +164,7 @@ def test_expired_token_restarts_the_list(tmp_path):
     assert summary.restarts == 1
     assert summary.pages == 8  # 2 pages, then the full list of 6 again
     assert sum(1 for _, q, _ in log if "metadataPrefix" in q) == 2
-    table = read_metadata(summary.table, include_deleted=True)
+    table = _table(summary)
     assert table.equals(_expected(records))  # repeats removed, nothing lost
 
 
@@ -175,7 +185,7 @@ def test_retries_exhausted_is_a_clear_error_and_state_survives(tmp_path):
         assert state["pages_done"] == 1 and state["next_token"]
         server.faults.clear()
         summary = _harvest(server, tmp_path / "h")
-    assert summary.resumed and read_metadata(summary.table, include_deleted=True).equals(_expected(records))
+    assert summary.resumed and _table(summary).equals(_expected(records))
 
 
 def test_user_errors(tmp_path):
@@ -229,8 +239,8 @@ def test_cli_harvest(tmp_path, capsys):
 # ---------------------------------------------------------------- the table
 
 
-def test_build_table_from_saved_pages_matches_harvest(tmp_path):
-    """The sample bucket's metadata directory goes through the same table function."""
+def test_saved_pages_to_the_lake_day_by_day(tmp_path):
+    """The sample bucket's metadata directory goes through the same functions; a later day's file wins."""
     records = make_records(25)
     pages = tmp_path / "bucket" / "metadata"
     pages.mkdir(parents=True)
@@ -239,20 +249,23 @@ def test_build_table_from_saved_pages_matches_harvest(tmp_path):
         (pages / f"ListRecords_{k // 10:03d}.xml").write_bytes(render_list_records(records[k:k + 10],
                                                                                    resumption_token=token))
     (pages / "broken.xml").write_bytes(b"<OAI-PMH")
-    table_file, rows, deleted, problems = build_metadata_table(pages, tmp_path / "data")
-    assert table_file == tmp_path / "data" / "metadata.parquet"
-    assert rows == 25 and deleted == sum(r.deleted for r in records)
+    lake = Lake(tmp_path / "data")
+    table, problems = records_from_xml([pages])
     assert [p for p, _ in problems] == [str(pages / "broken.xml")]
-    assert read_metadata(table_file, include_deleted=True).equals(_expected(records))
-    # The nightly step: a new day's page merged into the existing table.
+    assert write_metadata(lake, "2023-02-28", table) == 25
+    assert read_metadata(lake, include_deleted=True).equals(_expected(records))
+    # The nightly step: a new day's page, stored beside the old day (which it does not rewrite).
     newer = [_rec(records[0].id, "2024-01-01", "revised title"), _rec("2401.00001", "2024-01-01", "brand new")]
-    day = tmp_path / "day"
-    day.mkdir()
-    (day / "00001.xml").write_bytes(render_list_records(newer, resumption_token=None))
-    _, rows, problems = upsert_metadata_from_xml(day, tmp_path / "data")
-    assert rows == 26 and not problems
-    titles = dict(zip(*read_metadata(table_file).select(["id", "title"]).to_pydict().values(), strict=True))
-    assert titles[records[0].id] == "revised title" and titles["2401.00001"] == "brand new"
+    assert write_metadata(lake, "2024-01-01", newer) == 2
+    assert [f.key for f in metadata_files(lake)] == ["metadata/harvest/2023-02-28.parquet",
+                                                     "metadata/harvest/2024-01-01.parquet"]
+    full = read_metadata(lake, include_deleted=True)
+    titles = dict(zip(*full.select(["id", "title"]).to_pydict().values(), strict=True))
+    assert full.num_rows == 26 and titles[records[0].id] == "revised title" and titles["2401.00001"] == "brand new"
+    # Compaction merges the files into one and changes nothing a reader sees.
+    assert compact_metadata(lake) == 2
+    assert [f.key.split("/")[1] for f in metadata_files(lake)] == ["compacted"]
+    assert read_metadata(lake, include_deleted=True).equals(full)
 
 
 def _rec(rid: str, datestamp: str, title: str, updated: str | None = None, deleted: bool = False) -> MetadataRecord:
@@ -262,27 +275,31 @@ def _rec(rid: str, datestamp: str, title: str, updated: str | None = None, delet
                           None, None, None, datestamp, ["cs:cs:LG"])
 
 
-def test_upsert_latest_wins_and_is_idempotent(tmp_path):
-    path = tmp_path / "meta"
-    upsert_metadata(path, [_rec("1501.00010", "2020-02-01", "old"), _rec("0704.0010", "2020-01-01", "x")])
-    upsert_metadata(path, [_rec("1501.00010", "2021-05-01", "new", updated="2021-05-01")])
-    upsert_metadata(path, [_rec("1501.00010", "2020-03-01", "stale")])  # older page arriving late
-    upsert_metadata(path, [_rec("math/0601001", "2020-01-01", "m")])
-    once = read_metadata(path, include_deleted=True)
-    upsert_metadata(path, [_rec("1501.00010", "2021-05-01", "new", updated="2021-05-01")])
-    assert read_metadata(path, include_deleted=True).equals(once)  # idempotent
+def test_latest_record_wins_across_days_and_reruns(tmp_path):
+    lake = Lake(tmp_path / "data")
+    write_metadata(lake, "d1", [_rec("1501.00010", "2020-02-01", "old"), _rec("0704.0010", "2020-01-01", "x")])
+    write_metadata(lake, "d2", [_rec("1501.00010", "2021-05-01", "new", updated="2021-05-01")])
+    write_metadata(lake, "d3", [_rec("1501.00010", "2020-03-01", "stale")])  # older page arriving late
+    write_metadata(lake, "d4", [_rec("math/0601001", "2020-01-01", "m")])
+    once = read_metadata(lake, include_deleted=True)
+    write_metadata(lake, "d2", [_rec("1501.00010", "2021-05-01", "new", updated="2021-05-01")])  # day re-run
+    assert read_metadata(lake, include_deleted=True).equals(once)  # idempotent
     rows = {r["id"]: r for r in once.to_pylist()}
     assert list(rows) == ["0704.0010", "1501.00010", "math/0601001"]  # ids as strings, sorted
     assert rows["1501.00010"]["title"] == "new"
     # A deletion wins over the older record and stays as a tombstone; a stale page cannot revive it.
-    upsert_metadata(path, [_rec("0704.0010", "2022-01-01", "", deleted=True)])
-    upsert_metadata(path, [_rec("0704.0010", "2021-01-01", "revived?")])
-    assert read_metadata(path).column("id").to_pylist() == ["1501.00010", "math/0601001"]
-    full = read_metadata(path, include_deleted=True)
+    write_metadata(lake, "d5", [_rec("0704.0010", "2022-01-01", "", deleted=True)])
+    write_metadata(lake, "d6", [_rec("0704.0010", "2021-01-01", "revived?")])
+    assert read_metadata(lake).column("id").to_pylist() == ["1501.00010", "math/0601001"]
+    full = read_metadata(lake, include_deleted=True)
     assert full.schema.equals(METADATA_SCHEMA) and full.num_rows == 3
-    assert not list(path.glob("*.tmp")) and not list(path.glob(".*"))
+    assert not [p for p in (tmp_path / "data").rglob("*") if p.name.startswith(".")]  # no temp files left
 
 
-def test_read_missing_table_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match="metadata table not found"):
-        read_metadata(tmp_path / "nope")
+def test_reading_one_month_reads_only_its_ids(tmp_path):
+    lake = Lake(tmp_path / "data")
+    ids = ["2301.00001", "2301.00002", "2302.00001", "hep-th/9108001", "math.AG/9108002", "hep-th/9109001"]
+    write_metadata(lake, "d1", [_rec(i, "2023-03-01", i) for i in ids])
+    assert read_metadata(lake, yymm=["2301"]).column("id").to_pylist() == ["2301.00001", "2301.00002"]
+    assert read_metadata(lake, yymm=["9108"]).column("id").to_pylist() == ["hep-th/9108001", "math.AG/9108002"]
+    assert read_metadata(Lake(tmp_path / "empty")).num_rows == 0

@@ -82,16 +82,24 @@ def _metadata(args) -> int:
 
 
 def _harvest(args) -> int:
-    from pipeline.source.harvest import harvest, summary_json
+    from pathlib import Path
+
+    from pipeline.dataset.metadata import read_metadata_file, records_from_xml, write_metadata_file
+    from pipeline.source.harvest import harvest, page_files, summary_json
 
     summary = harvest(
         args.endpoint, args.out, from_date=args.from_date, until_date=args.until_date, set_spec=args.set_spec,
         metadata_prefix=args.metadata_prefix, min_interval=args.min_interval, max_retries=args.max_retries,
     )
+    records, problems = records_from_xml(page_files(args.out))
+    table = write_metadata_file(Path(args.out) / "metadata.parquet", records)
+    written = read_metadata_file(table, include_deleted=True)
+    rows, deleted = written.num_rows, sum(written.column("deleted").to_pylist())
     if args.json:
-        print(json.dumps(summary_json(summary)))
+        print(json.dumps({**summary_json(summary), "table": str(table), "rows": rows,
+                          "unreadable_pages": len(problems)}))
     else:
-        print(f"{summary.rows} papers ({summary.deleted} deleted) in {summary.table}; "
+        print(f"{rows} papers ({deleted} deleted) in {table}; "
               f"{summary.pages} pages, {summary.requests} requests this run, {summary.retries} retries"
               + (", resumed" if summary.resumed else ""))
     return 0

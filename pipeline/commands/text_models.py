@@ -13,7 +13,7 @@ from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
 
-PRESET_NAMES = ("arxiv-cpu", "ptb-small", "ptb-large")  # kept in step with models.lstm.PRESETS (tested)
+PRESET_NAMES = ("arxiv-cpu", "arxiv-gpu", "ptb-small", "ptb-large")  # kept in step with models.lstm.PRESETS (tested)
 _FMT = argparse.RawDescriptionHelpFormatter
 
 

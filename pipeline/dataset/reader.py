@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from pipeline.dataset.lake import Lake, LakeFile, as_lake
 from pipeline.dataset.schemas import PARTITIONS, SCHEMAS
-from pipeline.dataset.writer import MANIFEST_DIR, resolve_root
+from pipeline.dataset.writer import MANIFEST_DIR
 
 
 def _partitioning(table: str) -> ds.Partitioning:
@@ -21,18 +22,18 @@ def _partitioning(table: str) -> ds.Partitioning:
 
 
 def dataset(
-    data_root: str | Path,
+    lake: Lake | str | Path,
     table: str,
     *,
     category: str | None = None,
     chunk: str | None = None,
-    endpoint_url: str | None = None,
 ) -> ds.Dataset:
     """A pyarrow dataset over one table; `category` (figures only) restricts discovery to its folder."""
     if table not in SCHEMAS:
         raise ValueError(f"unknown table {table!r}; tables are {', '.join(SCHEMAS)}")
-    fs, base, _ = resolve_root(data_root, endpoint_url)
-    table_dir = f"{base}/{table}"
+    lake = as_lake(lake)
+    fs = lake.fs
+    table_dir = lake.path(table)
     path = table_dir
     if category is not None:
         if table != "figures":
@@ -50,25 +51,24 @@ def dataset(
 
 
 def read_table(
-    data_root: str | Path,
+    lake: Lake | str | Path,
     table: str,
     *,
     category: str | None = None,
     chunk: str | None = None,
     columns: list[str] | None = None,
     filter: ds.Expression | None = None,  # noqa: A002 - pyarrow's own name for it
-    endpoint_url: str | None = None,
 ) -> pa.Table:
-    d = dataset(data_root, table, category=category, chunk=chunk, endpoint_url=endpoint_url)
+    d = dataset(lake, table, category=category, chunk=chunk)
     return d.to_table(columns=columns, filter=filter)
 
 
-def read_papers(data_root: str | Path, *, chunk: str | None = None, columns: list[str] | None = None) -> pa.Table:
-    return read_table(data_root, "papers", chunk=chunk, columns=columns)
+def read_papers(lake: Lake | str | Path, *, chunk: str | None = None, columns: list[str] | None = None) -> pa.Table:
+    return read_table(lake, "papers", chunk=chunk, columns=columns)
 
 
 def read_figures(
-    data_root: str | Path,
+    lake: Lake | str | Path,
     *,
     category: str | None = None,
     chunk: str | None = None,
@@ -76,11 +76,11 @@ def read_figures(
     with_images_only: bool = False,
 ) -> pa.Table:
     flt = ds.field("image").is_valid() if with_images_only else None
-    return read_table(data_root, "figures", category=category, chunk=chunk, columns=columns, filter=flt)
+    return read_table(lake, "figures", category=category, chunk=chunk, columns=columns, filter=flt)
 
 
 def read_text(
-    data_root: str | Path,
+    lake: Lake | str | Path,
     *,
     chunk: str | None = None,
     field: str | None = None,
@@ -93,31 +93,36 @@ def read_text(
     if kinds:
         k = ds.field("kind").isin(kinds)
         flt = k if flt is None else flt & k
-    return read_table(data_root, "text", chunk=chunk, columns=columns, filter=flt)
+    return read_table(lake, "text", chunk=chunk, columns=columns, filter=flt)
 
 
-def categories(data_root: str | Path, endpoint_url: str | None = None) -> list[str]:
+def categories(lake: Lake | str | Path) -> list[str]:
     """Categories that have at least one figures file (empty folders and S3 folder markers do not count)."""
-    fs, base, _ = resolve_root(data_root, endpoint_url)
-    selector = pafs.FileSelector(f"{base}/figures", allow_not_found=True, recursive=True)
     prefix = "primary_category="
     found = set()
-    for info in fs.get_file_info(selector):
-        if info.type != pafs.FileType.File or not info.path.endswith(".parquet"):
-            continue
-        for part in info.path[len(base):].split("/"):
-            if part.startswith(prefix):
-                found.add(part[len(prefix):])
+    for f in as_lake(lake).files("figures"):
+        if f.key.endswith(".parquet"):
+            found.update(p[len(prefix):] for p in f.key.split("/") if p.startswith(prefix))
     return sorted(found)
 
 
-def chunk_manifests(data_root: str | Path, endpoint_url: str | None = None) -> dict[str, dict]:
-    """Committed chunks: chunk name -> its manifest (files, row counts, extractor version, time)."""
-    fs, base, _ = resolve_root(data_root, endpoint_url)
+def chunk_files(lake: Lake | str | Path, folder: str) -> dict[str, LakeFile]:
+    """The Parquet files under a table folder ("text", "figures/primary_category=cs.CV") by chunk. For
+    incremental builds: a file's `stamp` changes whenever its chunk is extracted again."""
     out = {}
-    for info in fs.get_file_info(pafs.FileSelector(f"{base}/{MANIFEST_DIR}", allow_not_found=True)):
-        name = Path(info.path).name
-        if info.type == pafs.FileType.File and name.endswith(".json") and not name.startswith("."):
-            with fs.open_input_stream(info.path) as fh:
-                out[name[:-5]] = json.loads(fh.read().decode("utf-8"))
+    for f in as_lake(lake).files(folder):
+        chunk = next((p[len("chunk="):] for p in f.key.split("/") if p.startswith("chunk=")), None)
+        if chunk is not None and f.key.endswith(".parquet"):
+            out[chunk] = f
+    return out
+
+
+def chunk_manifests(lake: Lake | str | Path) -> dict[str, dict]:
+    """Committed chunks: chunk name -> its manifest (files, row counts, extractor version, time)."""
+    lake = as_lake(lake)
+    out = {}
+    for f in lake.files(MANIFEST_DIR, recursive=False):
+        name = f.key.rsplit("/", 1)[-1]
+        if name.endswith(".json"):
+            out[name[:-5]] = json.loads(lake.read_bytes(f.key).decode("utf-8"))
     return out

@@ -1,24 +1,37 @@
-"""Training shards for the image models: one arXiv category's figures as a uint8 array plus labels.
+"""Training shards for the image models: one arXiv category's figures as uint8 arrays plus labels.
 
-A shard directory (the hand-over to `models/`, which reads it memory-mapped):
+On the lake a category's shard is built from parts, one per extracted chunk, so it grows with the archive
+and a new chunk costs only its own figures:
 
-    images.npy    uint8, N x C x H x W (C = 1 or 3, H = W = resolution)
-    labels.npy    int64, N x K (one column per label: figure_kind, section_kind, ...)
-    classes.json  {"names": [[...], ...], "columns": [...]}: class names per label column
-    meta.parquet  one row per image: figure_id, paper_id, chunk, labels, caption_text
+    shards/<category>/index.json                         settings, and per chunk: part key, source stamp, counts
+    shards/<category>/parts/<R>px-<C>ch/<chunk>-<stamp>.npz   images (N x C x R x R uint8) and labels (N x K)
+    shards/<category>/parts/<R>px-<C>ch/<chunk>-<stamp>.parquet   one row per image: figure_id, paper_id, ...
+    shards/<category>/preview.png                        the first 64 images, as the models see them
+
+`update_category_shard` lists the category's figures files (one per chunk), builds parts only for chunks
+that are new or were extracted again since (their file's size/mtime stamp changed), drops parts of chunks
+that are gone, and writes the index last: readers see the old shard or the new one. Figures are read one
+Parquet row group at a time and written to a memory-mapped scratch array, so memory does not grow with the
+chunk or the category.
+
+`fetch_category_shard` is the trainers' side: it downloads the parts it has not cached yet and assembles the
+hand-over directory that `models.shard.load_shard` reads (images.npy memory-mapped, labels.npy, classes.json,
+meta.parquet), in chunk order, then in the order of the chunk's figures file (deterministic: the extractor
+writes papers in tar order). An unchanged index reuses the assembled directory.
 
 Figures are trimmed of their white border and letterboxed on white (never stretched), so a wide plot stays
 a wide plot. Class vocabularies are fixed (not data-dependent), so index 2 means "photo" in every
-category's shard and one model can be conditioned the same way everywhere. The shard is written to a
-temporary directory and renamed into place, so readers never see half a shard.
+category's shard and one model can be conditioned the same way everywhere.
 """
 
+import hashlib
 import io
 import json
 import logging
 import os
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +39,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
+
+from pipeline.dataset.lake import Lake, LakeFile, as_lake
+from pipeline.dataset.reader import chunk_files
+from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +52,22 @@ LABEL_VOCABULARIES: dict[str, tuple[str, ...]] = {
     "section_kind": ("introduction", "related", "method", "experiments", "results", "discussion",
                      "conclusion", "appendix", "other"),
 }
+LABEL_COLUMNS = tuple(LABEL_VOCABULARIES)
 WHITE_THRESHOLD = 245  # pixels at or above this on every channel count as background when trimming
+META_COLUMNS = ["figure_id", "paper_id", "chunk", "caption_text"]
+SHARDS_DIR = "shards"
+SHARD_FORMAT = 2  # parts per chunk on the lake (format 1: one local directory per category)
 
 
 @dataclass
 class ShardSummary:
-    path: str
     category: str
-    images: int
+    index: str  # the index's location (s3://... or a path)
+    images: int = 0
+    parts: int = 0
+    parts_built: int = 0
+    parts_reused: int = 0
+    parts_removed: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
     class_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     files_read: int = 0
@@ -73,94 +98,209 @@ def _label_index(column: str, value: str | None) -> int:
     return vocab.index(value) if value in vocab else vocab.index("other")
 
 
-def build_category_shard(
-    data_root: str | Path,
+def check_label_columns(columns: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    bad = [c for c in columns if c not in LABEL_VOCABULARIES]
+    if bad or not columns:
+        raise UserError(f"unknown label column(s) {', '.join(map(repr, bad)) or '(none given)'}; "
+                        f"choose from {', '.join(LABEL_VOCABULARIES)}")
+    return tuple(columns)
+
+
+def index_key(category: str) -> str:
+    if not category or "/" in category or category.startswith((".", "_")):
+        raise UserError(f"bad category {category!r}: expected an arXiv category such as cs.CV")
+    return f"{SHARDS_DIR}/{category}/index.json"
+
+
+def read_index(lake: Lake | str | Path, category: str) -> dict | None:
+    return as_lake(lake).read_json(index_key(category))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building parts (the dataset side)
+# ---------------------------------------------------------------------------------------------------------
+
+def _build_part(lake: Lake, source: LakeFile, chunk: str, resolution: int, channels: int, part_key: str,
+                summary: ShardSummary) -> dict:
+    """One chunk's figures -> a part on the lake (npz + parquet). Reads one row group at a time."""
+    mode = "RGB" if channels == 3 else "L"
+    scratch = lake.scratch("build")
+    tmp = scratch / f"{uuid.uuid4().hex}.npy"
+    columns = [*META_COLUMNS, *LABEL_COLUMNS, "image"]
+    pf = pq.ParquetFile(lake.fs.open_input_file(lake.path(source.key)))
+    capacity = max(pf.metadata.num_rows, 1)
+    images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(capacity, channels, resolution,
+                                                                                resolution))
+    labels = np.zeros((capacity, len(LABEL_COLUMNS)), dtype=np.int64)
+    meta: dict[str, list] = {c: [] for c in META_COLUMNS}
+    n = 0
+    try:
+        for g in range(pf.num_row_groups):
+            batch = pf.read_row_group(g, columns=[c for c in columns if c in pf.schema_arrow.names])
+            rows = batch.to_pydict() if batch.num_rows else {}
+            for i in range(batch.num_rows):
+                img = rows["image"][i]
+                if not img or not img.get("bytes"):
+                    continue
+                try:
+                    with Image.open(io.BytesIO(img["bytes"])) as im:
+                        arr = np.asarray(trim_and_letterbox(im, resolution, mode))
+                except Exception as exc:  # noqa: BLE001 - a stored image that does not decode is skipped
+                    key = type(exc).__name__
+                    summary.skipped[key] = summary.skipped.get(key, 0) + 1
+                    continue
+                images[n] = arr.transpose(2, 0, 1) if channels == 3 else arr[None]
+                labels[n] = [_label_index(c, rows.get(c, [None] * batch.num_rows)[i]) for c in LABEL_COLUMNS]
+                for c in META_COLUMNS:
+                    meta[c].append(rows[c][i] if c in rows else chunk)
+                n += 1
+            del batch, rows
+        buf = scratch / f"{uuid.uuid4().hex}.npz"
+        np.savez_compressed(buf, images=images[:n], labels=labels[:n])  # numpy writes a memmap in slices
+        lake.upload(buf, f"{part_key}.npz")
+        table = pa.table({c: pa.array(meta[c], pa.string()) for c in META_COLUMNS})
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="zstd")
+        lake.write_bytes(f"{part_key}.parquet", sink.getvalue())
+    finally:
+        del images
+        for p in scratch.glob("*"):
+            p.unlink(missing_ok=True)
+    summary.files_read += 1
+    summary.bytes_read += source.size
+    counts = {c: np.bincount(labels[:n, k], minlength=len(LABEL_VOCABULARIES[c])).tolist()
+              for k, c in enumerate(LABEL_COLUMNS)}
+    return {"key": part_key, "source": source.stamp, "images": n, "counts": counts}
+
+
+def update_category_shard(
+    lake: Lake | str | Path,
     category: str,
-    out_dir: str | Path,
     *,
     resolution: int = 64,
     channels: int = 3,
-    label_columns: tuple[str, ...] = ("figure_kind", "section_kind"),
+    label_columns: tuple[str, ...] = LABEL_COLUMNS,
     max_images: int | None = None,
+    progress=None,
 ) -> ShardSummary:
-    """Read the figures of one primary category (only its own partition) and write a training shard."""
-    from pipeline.dataset.reader import dataset
+    """Bring the category's shard on the lake up to date with its figures (incremental, see module doc).
 
-    for col in label_columns:
-        if col not in LABEL_VOCABULARIES:
-            raise ValueError(f"unknown label column {col!r}; choose from {', '.join(LABEL_VOCABULARIES)}")
+    `label_columns` and `max_images` are recorded in the index for `fetch_category_shard`."""
+    lake = as_lake(lake)
+    label_columns = check_label_columns(label_columns)
+    if resolution not in (16, 32, 64, 128, 256, 512) or channels not in (1, 3):
+        raise UserError(f"shard resolution must be one of 16, 32, 64, 128, 256, 512 and channels 1 or 3; got "
+                        f"{resolution} px, {channels} channels")
     t0 = time.perf_counter()
-    ds = dataset(data_root, "figures", category=category)
-    files = list(getattr(ds, "files", []) or [])
-    columns = ["figure_id", "paper_id", "chunk", "caption_text", "image", *label_columns]
-    table = ds.to_table(columns=columns, filter=ds_is_valid_image())
-    table = table.sort_by("figure_id")  # deterministic order whatever the file listing order
-    if max_images is not None:
-        table = table.slice(0, max_images)
-    mode = "RGB" if channels == 3 else "L"
-    out_dir = Path(out_dir)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    n = table.num_rows
-    images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
-                                       shape=(n, channels, resolution, resolution))
-    labels = np.zeros((n, len(label_columns)), dtype=np.int64)
-    keep: list[int] = []
-    skipped: dict[str, int] = {}
-    image_col = table.column("image").combine_chunks()
-    blobs = image_col.field("bytes")
-    label_values = {c: table.column(c).to_pylist() for c in label_columns}
-    for i in range(n):
-        try:
-            with Image.open(io.BytesIO(blobs[i].as_py())) as im:
-                arr = np.asarray(trim_and_letterbox(im, resolution, mode))
-        except Exception as exc:  # a stored image that does not decode is skipped, not fatal
-            key = type(exc).__name__
-            skipped[key] = skipped.get(key, 0) + 1
+    key = index_key(category)
+    summary = ShardSummary(category=category, index=lake.uri(key))
+    variant = f"{resolution}px-{channels}ch"
+    old = lake.read_json(key) or {}
+    old_parts = old.get("parts", {}) if old.get("variant") == variant and old.get("format") == SHARD_FORMAT else {}
+    sources = chunk_files(lake, f"figures/primary_category={category}")
+    parts: dict[str, dict] = {}
+    for k, (chunk, source) in enumerate(sorted(sources.items()), 1):
+        prev = old_parts.get(chunk)
+        if prev and prev.get("source") == source.stamp:
+            parts[chunk] = prev
+            summary.parts_reused += 1
             continue
-        j = len(keep)
-        images[j] = arr.transpose(2, 0, 1) if channels == 3 else arr[None]
-        labels[j] = [_label_index(c, label_values[c][i]) for c in label_columns]
-        keep.append(i)
-    images.flush()
-    del images
-    m = len(keep)
-    if m < n:  # rewrite compactly without the skipped rows
-        full = np.load(tmp / "images.npy", mmap_mode="r")[:m].copy()
-        np.save(tmp / "images.npy", full)
-    np.save(tmp / "labels.npy", labels[:m])
-    (tmp / "classes.json").write_text(json.dumps({
-        "names": [list(LABEL_VOCABULARIES[c]) for c in label_columns], "columns": list(label_columns),
-        "category": category, "resolution": resolution,
-    }, indent=1))
-    meta = table.drop_columns(["image"]).take(pa.array(keep, type=pa.int64()))
-    pq.write_table(meta, tmp / "meta.parquet")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
-    counts = {c: {} for c in label_columns}
-    for k, c in enumerate(label_columns):
-        vocab = LABEL_VOCABULARIES[c]
-        for idx, cnt in zip(*np.unique(labels[:m, k], return_counts=True), strict=True):
-            counts[c][vocab[int(idx)]] = int(cnt)
-    summary = ShardSummary(
-        path=str(out_dir), category=category, images=m, skipped=skipped, class_counts=counts,
-        files_read=len(files), bytes_read=sum(_size(f) for f in files), seconds=time.perf_counter() - t0,
-    )
-    log.info("%s: shard of %d images at %d px in %.1f s (%d files read)", category, m, resolution,
-             summary.seconds, summary.files_read)
+        part_key = f"{SHARDS_DIR}/{category}/parts/{variant}/{chunk}-{hashlib.sha1(source.stamp.encode()).hexdigest()[:10]}"
+        parts[chunk] = _build_part(lake, source, chunk, resolution, channels, part_key, summary)
+        summary.parts_built += 1
+        if progress is not None:
+            progress(k, len(sources), summary)
+    index = {"format": SHARD_FORMAT, "category": category, "variant": variant, "resolution": resolution,
+             "channels": channels, "label_columns": list(label_columns), "max_images": max_images,
+             "names": {c: list(v) for c, v in LABEL_VOCABULARIES.items()},
+             "images": sum(p["images"] for p in parts.values()), "parts": parts,
+             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    lake.write_json(key, index)
+    keep = {p["key"] for p in parts.values()}
+    for f in lake.files(f"{SHARDS_DIR}/{category}/parts"):
+        if f.key.rsplit(".", 1)[0] not in keep:
+            lake.delete(f.key)
+            summary.parts_removed += f.key.endswith(".npz")
+    summary.images = index["images"]
+    summary.parts = len(parts)
+    for c in label_columns:
+        totals = np.sum([p["counts"][c] for p in parts.values()], axis=0) if parts else []
+        summary.class_counts[c] = {name: int(v) for name, v in zip(LABEL_VOCABULARIES[c], totals, strict=False)
+                                   if v}
+    summary.seconds = time.perf_counter() - t0
+    log.info("%s: shard of %d images in %d parts (%d built, %d reused, %d removed) in %.1f s", category,
+             summary.images, summary.parts, summary.parts_built, summary.parts_reused, summary.parts_removed,
+             summary.seconds)
     return summary
 
 
-def ds_is_valid_image():
-    import pyarrow.dataset as pads
+def preview_images(lake: Lake | str | Path, category: str, n: int = 64) -> np.ndarray:
+    """The first n images of the shard (N x C x H x W uint8), read from the first parts only."""
+    lake = as_lake(lake)
+    index = read_index(lake, category) or {}
+    out = []
+    for chunk in sorted(index.get("parts", {})):
+        if sum(len(a) for a in out) >= n:
+            break
+        with np.load(lake.fetch(index["parts"][chunk]["key"] + ".npz")) as part:
+            out.append(part["images"][: n - sum(len(a) for a in out)])
+    return np.concatenate(out) if out else np.zeros((0, 3, 1, 1), np.uint8)
 
-    return pads.field("image").is_valid()
 
+# ---------------------------------------------------------------------------------------------------------
+# Assembling the hand-over directory (the trainers' side)
+# ---------------------------------------------------------------------------------------------------------
 
-def _size(path: str) -> int:
+def fetch_category_shard(lake: Lake | str | Path, category: str, dest: str | Path | None = None) -> Path:
+    """The category's shard as a local directory for `models.shard.load_shard` (see module doc)."""
+    lake = as_lake(lake)
+    index = read_index(lake, category)
+    if not index or index.get("format") != SHARD_FORMAT:
+        raise UserError(f"{category}: no training shard at {lake.uri(index_key(category))}; "
+                        f"materialise category_figures[{category}] first")
+    dest = Path(dest) if dest is not None else lake.scratch("shards") / category
+    digest = hashlib.sha1(json.dumps(index, sort_keys=True).encode()).hexdigest()
+    if (dest / ".index-digest").is_file() and (dest / ".index-digest").read_text() == digest:
+        return dest
+    columns = index["label_columns"]
+    col_idx = [LABEL_COLUMNS.index(c) for c in columns]
+    chunks = sorted(index["parts"])
+    total = sum(index["parts"][c]["images"] for c in chunks)
+    if index.get("max_images") is not None:
+        total = min(total, int(index["max_images"]))
+    res, ch = index["resolution"], index["channels"]
+    tmp = dest.with_name(f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(parents=True)
     try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
+        images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(total, ch, res, res))
+        labels = np.zeros((total, len(columns)), np.int64)
+        metas, n = [], 0
+        for chunk in chunks:
+            if n >= total:
+                break
+            part = index["parts"][chunk]
+            if not part["images"]:
+                continue
+            take = min(part["images"], total - n)
+            with np.load(lake.fetch(part["key"] + ".npz")) as arrays:
+                images[n:n + take] = arrays["images"][:take]
+                labels[n:n + take] = arrays["labels"][:take][:, col_idx]
+            metas.append(pq.read_table(lake.fetch(part["key"] + ".parquet")).slice(0, take))
+            n += take
+        images.flush()
+        del images
+        np.save(tmp / "labels.npy", labels)
+        (tmp / "classes.json").write_text(json.dumps({
+            "names": [index["names"][c] for c in columns], "columns": columns, "category": category,
+            "resolution": res}, indent=1))
+        meta = pa.concat_tables(metas) if metas else pa.table({c: pa.array([], pa.string()) for c in META_COLUMNS})
+        pq.write_table(meta, tmp / "meta.parquet")
+        (tmp / ".index-digest").write_text(digest)
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("%s: assembled %d images from %d parts in %s", category, total, len(chunks), dest)
+    return dest

@@ -1,6 +1,6 @@
 """Atomic, idempotent, hive-partitioned Parquet output of one chunk's extraction.
 
-Layout under a data root (a local path, `file://...`, or `s3://bucket/prefix`):
+Layout under the data root (a `Lake`: a local directory or `s3://bucket/prefix`):
 
     papers/chunk=<C>/part-0.parquet
     text/chunk=<C>/part-0.parquet
@@ -17,7 +17,6 @@ A run killed before commit leaves only staging junk, which the next run of that 
 """
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -30,6 +29,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from pipeline.dataset.lake import Lake, as_lake
 from pipeline.dataset.schemas import (
     EXTRACTOR_VERSION,
     PARTITIONS,
@@ -45,30 +45,6 @@ log = logging.getLogger(__name__)
 STAGING_DIR = "_staging"
 MANIFEST_DIR = "_manifests"
 _STALE_STAGING_S = 24 * 3600
-
-
-def resolve_root(data_root: str | Path, endpoint_url: str | None = None) -> tuple[pafs.FileSystem, str, bool]:
-    """(filesystem, base path inside it, is_local) for a data root URL or path."""
-    root = str(data_root)
-    if root.startswith("s3://"):
-        endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        kwargs: dict = {}
-        if endpoint:  # MinIO, a moto server in tests
-            scheme, _, host = endpoint.rpartition("://")
-            kwargs = {"endpoint_override": host, "scheme": scheme or "https",
-                      "region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"}
-        # The data root may need other credentials than the source bucket (a MinIO lake beside s3://arxiv).
-        key, secret = os.environ.get("ARXIV_FORGE_DATA_KEY"), os.environ.get("ARXIV_FORGE_DATA_SECRET")
-        if key and secret:
-            kwargs.update(access_key=key, secret_key=secret)
-        try:
-            fs = pafs.S3FileSystem(**kwargs) if kwargs else pafs.FileSystem.from_uri(root)[0]
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError/ArrowInvalid for bad URIs
-            raise UserError(f"cannot open data root {root}: {exc}; check the URL and AWS credentials") from exc
-        return fs, root[len("s3://"):].rstrip("/"), False
-    if root.startswith("file://"):
-        root = root[len("file://"):]
-    return pafs.LocalFileSystem(), str(Path(root).resolve()), True
 
 
 def partition_dir(table: str, values: dict[str, str]) -> str:
@@ -122,11 +98,12 @@ class ChunkWriter:
     Use as a context manager: leaving the block with an exception aborts (staging removed, old output kept).
     """
 
-    def __init__(self, data_root: str | Path, chunk: str, *, endpoint_url: str | None = None):
+    def __init__(self, lake: "Lake | str | Path", chunk: str):
         if not chunk or "/" in chunk or chunk.startswith((".", "_")):
             raise UserError(f"bad chunk name {chunk!r}: expected a tar stem like arXiv_src_2301_001")
         self.chunk = chunk
-        self.fs, self.base, self.local = resolve_root(data_root, endpoint_url)
+        self.lake = as_lake(lake)
+        self.fs, self.base, self.local = self.lake.fs, self.lake.base, self.lake.is_local
         token = f"{chunk}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         if self.local:
             staging_parent = Path(self.base) / STAGING_DIR
@@ -135,7 +112,7 @@ class ChunkWriter:
             self.staging = staging_parent / token
             self.staging.mkdir()
         else:
-            self.staging = Path(tempfile.mkdtemp(prefix=f"af-stage-{chunk}-"))
+            self.staging = Path(tempfile.mkdtemp(prefix=f"{chunk}.", dir=self.lake.scratch("staging")))
         self.streams: dict[str, _Stream] = {}
         self.done = False
 
@@ -192,22 +169,11 @@ class ChunkWriter:
         self._write_manifest(manifest)
         stale = set(old.get("files", []) if old else []) - set(files)
         for rel in sorted(stale | self._unlisted_files(set(files))):
-            with contextlib.suppress(FileNotFoundError, OSError):
-                self.fs.delete_file(f"{self.base}/{rel}")
-            if self.local:  # S3 has no folders; locally, drop the emptied partition folders
-                self._remove_empty_dirs(Path(self.base, rel).parent)
+            with contextlib.suppress(OSError):
+                self.lake.delete(rel)
         self._cleanup()
         self.done = True
         return manifest
-
-    def _remove_empty_dirs(self, folder: Path) -> None:
-        root = Path(self.base)
-        while folder != root and root in folder.parents:
-            try:
-                folder.rmdir()  # only succeeds when empty
-            except OSError:
-                return
-            folder = folder.parent
 
     def _unlisted_files(self, keep: set[str]) -> set[str]:
         """Files of this chunk under papers/ and text/ not written now (e.g. from a run without a manifest)."""
@@ -222,34 +188,24 @@ class ChunkWriter:
         return found
 
     def _publish(self, src: Path, rel: str) -> None:
-        dest = f"{self.base}/{rel}"
-        if self.local:
-            Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        if self.local:  # same filesystem: a rename, atomic per file
+            dest = Path(self.lake.path(rel))
+            dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dest)
-        else:  # one PUT / multipart upload: the object appears only once complete
-            pafs.copy_files(str(src), dest, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
+        else:  # one upload of a complete file: the object appears only once complete
+            self.lake.upload(src, rel)
 
-    def manifest_path(self) -> str:
-        return f"{self.base}/{MANIFEST_DIR}/{self.chunk}.json"
+    def manifest_key(self) -> str:
+        return f"{MANIFEST_DIR}/{self.chunk}.json"
 
     def read_manifest(self) -> dict | None:
         try:
-            with self.fs.open_input_stream(self.manifest_path()) as fh:
-                return json.loads(fh.read().decode("utf-8"))
-        except (FileNotFoundError, OSError, ValueError):
+            return self.lake.read_json(self.manifest_key())
+        except (OSError, ValueError):
             return None
 
     def _write_manifest(self, manifest: dict) -> None:
-        data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
-        if self.local:
-            path = Path(self.manifest_path())
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        else:
-            with self.fs.open_output_stream(self.manifest_path()) as fh:
-                fh.write(data)
+        self.lake.write_json(self.manifest_key(), manifest)
 
     def _cleanup(self) -> None:
         for stream in self.streams.values():

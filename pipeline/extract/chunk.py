@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pipeline.dataset.lake import Lake
 from pipeline.dataset.schemas import EXTRACTOR_VERSION, UNKNOWN_CATEGORY
 from pipeline.dataset.writer import ChunkWriter
 from pipeline.errors import UserError
@@ -300,44 +301,29 @@ def _reason_key(reason: str | None) -> str:
     return re.sub(r"\d+(\.\d+)?", "N", text)[:120]
 
 
-def load_metadata_for_chunk(path: str | Path, yymm: list[str] | None = None) -> dict[str, dict]:
-    """Rows of a metadata Parquet table (pipeline.dataset.metadata) as {paper_id: row}, optionally only
-    the ids of the given months (new ids `YYMM.NNNNN`, old ids `archive/YYMMNNN`)."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+def load_metadata_for_chunk(source: str | Path | Lake, yymm: list[str] | None = None) -> dict[str, dict]:
+    """{paper_id: metadata row} for the ids of the given months (new ids `YYMM.NNNNN`, old `archive/YYMMNNN`)
+    from a data root (a Lake, or a folder holding metadata/), a metadata Parquet file, or saved OAI-PMH XML
+    (a file or folder, e.g. a sample bucket's metadata/). Deleted papers are left out."""
+    from pipeline.dataset.metadata import METADATA_DIR, read_metadata, read_metadata_file, records_from_xml
 
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"metadata table {p} not found; pass the metadata.parquet written by `arxiv-forge harvest`")
-    if p.suffix.lower() == ".xml" or (p.is_dir() and not (p / "metadata.parquet").exists()):
-        return _metadata_from_xml(p, yymm)  # saved OAI-PMH responses, e.g. a sample bucket's metadata/
-    table = pq.read_table(p / "metadata.parquet" if p.is_dir() else p)
-    id_col = "id" if "id" in table.column_names else "paper_id"
-    if yymm:
-        ids = table[id_col]
-        mask = None
-        for m in yymm:
-            cond = pc.or_(pc.starts_with(ids, f"{m}."), pc.match_substring_regex(ids, f"/{m}\\d{{3}}"))
-            mask = cond if mask is None else pc.or_(mask, cond)
-        table = table.filter(mask)
-    if "deleted" in table.column_names:
-        table = table.filter(pc.invert(pc.fill_null(table["deleted"], False)))
-    return {row[id_col]: row for row in table.to_pylist()}
+    if isinstance(source, Lake):
+        table = read_metadata(source, yymm=yymm)
+    else:
+        p = Path(source)
+        if not p.exists():
+            raise UserError(f"metadata {p} not found; pass a data root, the metadata.parquet written by "
+                            "`arxiv-forge harvest`, or a folder of OAI-PMH XML")
+        if p.is_dir() and (p / METADATA_DIR).is_dir():
+            table = read_metadata(Lake(p), yymm=yymm)
+        elif p.suffix.lower() == ".parquet" or (p / "metadata.parquet").is_file():
+            table = read_metadata_file(p if p.is_file() else p / "metadata.parquet", yymm=yymm)
+        else:
+            from pipeline.dataset.metadata import latest_per_id
 
-
-def _metadata_from_xml(path: Path, yymm: list[str] | None) -> dict[str, dict]:
-    import dataclasses
-
-    from pipeline.source.oai import read_records
-
-    records, _ = read_records([path])
-    out = {}
-    for rec in records:
-        if yymm and not any(rec.id.startswith(f"{m}.") or re.search(f"/{m}\\d{{3}}", rec.id) for m in yymm):
-            continue
-        if not getattr(rec, "deleted", False):
-            out[rec.id] = dataclasses.asdict(rec)
-    return out
+            records, _ = records_from_xml([p])
+            table = read_metadata_file(None, yymm=yymm, table=latest_per_id(records))
+    return {row["id"]: row for row in table.to_pylist()}
 
 
 def chunk_months(chunk: str) -> list[str] | None:
@@ -347,16 +333,16 @@ def chunk_months(chunk: str) -> list[str] | None:
 
 def extract_chunk(
     tar_path: str | Path | BinaryIO,
-    data_root: str | Path,
+    lake: Lake | str | Path,
     *,
     workers: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     metadata: dict[str, dict] | None = None,
     progress: Any = None,
     chunk: str | None = None,
-    endpoint_url: str | None = None,
 ) -> ChunkSummary:
-    """Extract every paper of a chunk tar into DATA_ROOT's papers/figures/text tables (atomic, idempotent).
+    """Extract every paper of a chunk tar into the lake's papers/figures/text tables (atomic, idempotent).
+    `lake` is a Lake or a data root path/URL.
 
     `metadata` maps paper ids to metadata rows (title, abstract, categories, primary_category, field).
     `progress(done_papers, summary)` is called after each paper (a callable, or None for log lines).
@@ -387,7 +373,7 @@ def extract_chunk(
             light[i] = PaperTask(**{**task.__dict__, "data": None})
             yield task
 
-    with ChunkWriter(data_root, chunk, endpoint_url=endpoint_url) as writer:
+    with ChunkWriter(lake, chunk) as writer:
         outcomes = run_pool(process_paper, tasks(), workers=workers, timeout_s=limits.paper_timeout_s,
                             memory_bytes=limits.paper_memory_bytes)
         for outcome in outcomes:

@@ -11,9 +11,8 @@ A restart with the same parameters continues from the saved token. arXiv's token
 UTC midnight; on `badResumptionToken` the list is requested again from the start with the same
 parameters, into new page numbers, and the table build's dedupe removes the repeats.
 
-The table `out_dir/metadata.parquet` is built from all saved pages (one row per id, latest datestamp
-wins, deleted papers kept as tombstones) by `build_metadata_table`, which equally reads any directory
-of saved XML (the sample bucket's metadata pages).
+The harvester hands out pages; storing their records is the caller's job (`pipeline.dataset.metadata`:
+the `arxiv_metadata` asset writes them to the lake, `arxiv-forge harvest` to a file beside the pages).
 """
 
 import email.utils
@@ -28,12 +27,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.errors import UserError
-from pipeline.source.oai import DEFAULT_ENDPOINT, OAIError, OAIPage, OAIParseError, iter_files, parse_page
+from pipeline.source.oai import DEFAULT_ENDPOINT, OAIError, OAIPage, OAIParseError, parse_page
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +46,15 @@ MAX_TOKEN_RESTARTS = 3
 
 @dataclass
 class HarvestSummary:
-    out_dir: Path
-    table: Path | None  # out_dir/metadata.parquet
+    out_dir: Path  # pages/ (the raw responses) and state.json
     pages: int  # pages saved in total (this run and earlier runs)
     pages_this_run: int
     records: int  # records on the pages fetched by this run (deleted included)
-    rows: int  # rows in the final table (tombstones included)
-    deleted: int  # tombstone rows in the final table
     requests: int  # HTTP requests made by this run, retries included
     retries: int
     restarts: int  # list restarts after an expired resumption token
     resumed: bool  # continued an earlier, interrupted harvest
     slept: float  # seconds spent waiting (spacing, Retry-After, backoff)
-    problems: list[tuple[str, str]] = field(default_factory=list)  # unreadable saved pages
 
 
 class Throttle:
@@ -229,7 +224,7 @@ def harvest(
     opener: urllib.request.OpenerDirector | None = None,
     on_page: Callable[[int, OAIPage], None] | None = None,
 ) -> HarvestSummary:
-    """Harvest ListRecords into out_dir (pages/, state.json, metadata.parquet); resumes an interrupted run.
+    """Harvest ListRecords into out_dir (pages/, state.json); resumes an interrupted run.
 
     `on_page(page_number, page)` is called after each page is saved (progress hooks, tests)."""
     endpoint = endpoint or DEFAULT_ENDPOINT
@@ -293,69 +288,22 @@ def harvest(
         if on_page is not None:
             on_page(number, page)
 
-    table, rows, deleted, problems = build_metadata_table(out / PAGES_DIR, out)
-    log.info("harvest done: %d pages, %d rows (%d deleted) in %s; %d requests, %d retries, %.1f s waiting",
-             state["pages_done"], rows, deleted, table, fetcher.requests, fetcher.retries, throttle.slept)
+    log.info("harvest done: %d pages in %s; %d requests, %d retries, %.1f s waiting",
+             state["pages_done"], out / PAGES_DIR, fetcher.requests, fetcher.retries, throttle.slept)
     return HarvestSummary(
-        out_dir=out, table=table, pages=state["pages_done"], pages_this_run=pages_this_run,
-        records=records_this_run, rows=rows, deleted=deleted, requests=fetcher.requests,
+        out_dir=out, pages=state["pages_done"], pages_this_run=pages_this_run,
+        records=records_this_run, requests=fetcher.requests,
         retries=fetcher.retries, restarts=state.get("restarts", 0), resumed=resumed,
-        slept=throttle.slept, problems=problems,
+        slept=throttle.slept,
     )
 
 
-def _tables_from_xml(xml: str | Path | list[str | Path], problems: list[tuple[str, str]]):
-    """One Arrow table per readable file, so only one page's Python objects are alive at a time."""
-    from pipeline.dataset.metadata import records_to_table
-
-    paths = xml if isinstance(xml, list) else [xml]
-    for path, records, problem in iter_files(paths):
-        if problem:
-            log.warning("skipped unreadable metadata file %s: %s", path, problem)
-            problems.append((str(path), problem))
-        elif records:
-            yield records_to_table(records)
-
-
-def build_metadata_table(xml: str | Path | list[str | Path], dest: str | Path
-                         ) -> tuple[Path, int, int, list[tuple[str, str]]]:
-    """Build (replace) the metadata table at dest (a .parquet path or a directory) from saved XML files or
-    directories of them: one row per id, latest wins. Returns (table file, rows, deleted rows,
-    [(file, reason)] for unreadable files)."""
-    import pyarrow as pa
-
-    from pipeline.dataset.metadata import METADATA_SCHEMA, write_metadata
-
-    problems: list[tuple[str, str]] = []
-    tables = list(_tables_from_xml(xml, problems))
-    merged = pa.concat_tables(tables) if tables else METADATA_SCHEMA.empty_table()
-    written = write_metadata(dest, merged)
-    final = _read_deleted_column(written)
-    return written, len(final), sum(1 for d in final if d), problems
-
-
-def upsert_metadata_from_xml(xml: str | Path | list[str | Path], dest: str | Path
-                             ) -> tuple[Path, int, list[tuple[str, str]]]:
-    """Merge the records in saved XML into the table at dest (the nightly incremental step).
-    Returns (table file, rows now in the table, unreadable files)."""
-    import pyarrow as pa
-
-    from pipeline.dataset.metadata import METADATA_SCHEMA, upsert_metadata
-
-    problems: list[tuple[str, str]] = []
-    tables = list(_tables_from_xml(xml, problems))
-    written = upsert_metadata(dest, pa.concat_tables(tables) if tables else METADATA_SCHEMA.empty_table())
-    return written, len(_read_deleted_column(written)), problems
-
-
-def _read_deleted_column(path: Path) -> list[bool]:
-    import pyarrow.parquet as pq
-
-    return pq.read_table(path, columns=["deleted"])["deleted"].to_pylist()
+def page_files(out_dir: str | Path) -> list[Path]:
+    """The saved pages of a harvest, in order (the records a caller stores in the metadata table)."""
+    return sorted((Path(out_dir) / PAGES_DIR).glob("*.xml"))
 
 
 def summary_json(summary: HarvestSummary) -> dict:
     data = asdict(summary)
     data["out_dir"] = str(summary.out_dir)
-    data["table"] = str(summary.table) if summary.table else None
     return data
