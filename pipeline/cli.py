@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "pipeline.commands.metadata",
     "pipeline.commands.sample",
     "pipeline.commands.extract",
+    "pipeline.commands.dataset",
     "pipeline.commands.models",
     "pipeline.commands.orchestration",
 ]

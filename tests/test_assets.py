@@ -324,3 +324,52 @@ def test_chunks_stream_from_s3_without_a_local_copy(small_sample_bucket, s3_buck
 
     truth = [t["paper_id"] for t in _truth(small_sample_bucket) if t["chunk"] == chunk]
     assert sorted(read_papers(data, chunk=chunk).column("paper_id").to_pylist()) == sorted(truth)
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    for ev in result.all_events:
+        if ev.is_failure and getattr(ev.event_specific_data, "error", None) is not None:
+            return ev.event_specific_data.error.message
+    return ""
+
+
+@pytest.mark.parametrize("asset, job, partition, bad, allowed", [
+    ("figure_gan", "category_training_job", None, {"preset": "gpu-12"}, "cpu-small, cpu-64, gpu-64, gpu-128"),
+    ("text_lstm", "field_training_job", "cs", {"preset": "arxiv"}, "arxiv-cpu, ptb-small, ptb-large, arxiv-gpu"),
+    ("figure_gan", "category_training_job", None, {"preset": "tiny", "label_column": 5}, "0 (figure_kind), 1"),
+])
+def test_mistyped_names_in_run_config_fail_with_the_choices(pipeline, extracted, asset, job, partition, bad, allowed):
+    partition = partition or _category_with_most_images(pipeline.data)[0]
+    ops = {"figure_gan": {"config": {**TINY_IMAGE, **bad}}, "figure_vae": {"config": TINY_IMAGE}} \
+        if asset == "figure_gan" else {"text_lstm": {"config": {**bad, "steps": 2}}}
+    result = pipeline.run(job, partition, ops)
+    assert not result.success
+    message = _failure_message(result)
+    assert allowed in message and "Traceback" not in message and "KeyError" not in message, message
+
+
+def test_training_presets_follow_the_hardware(monkeypatch):
+    import torch
+
+    from assets.training import production_run_config
+
+    assert production_run_config("cpu", ("figure_gan", "figure_vae", "text_lstm")) == {"ops": {
+        "figure_gan": {"config": {"preset": "cpu-64"}}, "figure_vae": {"config": {"preset": "cpu-64"}},
+        "text_lstm": {"config": {"preset": "arxiv-cpu"}}}}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU host's code location
+    gpu = production_run_config("auto", ("figure_gan", "text_lstm"))
+    assert gpu == {"ops": {"figure_gan": {"config": {"preset": "gpu-128"}}, "text_lstm": {"config": {"preset": "arxiv-gpu"}}}}
+
+
+def test_weekly_retraining_sends_the_hardware_presets(pipeline, extracted):
+    from assets.resources import Compute
+    from assets.schedules import weekly_image_training_schedule, weekly_text_training_schedule
+
+    when = dt.datetime(2026, 11, 22, 6, 0, tzinfo=dt.UTC)
+    resources = {"lake": DataLake(root=str(pipeline.data)), "compute": Compute(device="cpu")}
+    ctx = dg.build_schedule_context(instance=pipeline.instance, scheduled_execution_time=when, resources=resources)
+    image_runs = list(weekly_image_training_schedule(ctx))
+    text_runs = list(weekly_text_training_schedule(ctx))
+    assert image_runs and text_runs
+    assert all(r.run_config["ops"]["figure_gan"]["config"]["preset"] == "cpu-64" for r in image_runs)
+    assert all(r.run_config["ops"]["text_lstm"]["config"]["preset"] == "arxiv-cpu" for r in text_runs)

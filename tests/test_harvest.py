@@ -303,3 +303,20 @@ def test_reading_one_month_reads_only_its_ids(tmp_path):
     assert read_metadata(lake, yymm=["2301"]).column("id").to_pylist() == ["2301.00001", "2301.00002"]
     assert read_metadata(lake, yymm=["9108"]).column("id").to_pylist() == ["hep-th/9108001", "math.AG/9108002"]
     assert read_metadata(Lake(tmp_path / "empty")).num_rows == 0
+
+
+def test_one_month_of_a_large_table_prunes_to_its_row_groups(tmp_path):
+    """chunk_extract asks for one month's ids: Parquet statistics leave out every row group of other months."""
+    import pyarrow.dataset as pads
+
+    from pipeline.dataset.metadata import _month_filter
+
+    lake = Lake(tmp_path / "data")
+    months = [f"{y:02d}{m:02d}" for y in range(10, 15) for m in range(1, 13)]  # 60 months x 1,000 papers
+    write_metadata(lake, "bulk", [_rec(f"{mm}.{i:05d}", "2020-01-01", "t") for mm in months for i in range(1000)])
+    (f,) = metadata_files(lake)
+    d = pads.dataset(lake.path(f.key), format="parquet")
+    groups = [g for frag in d.get_fragments() for g in frag.split_by_row_group()]
+    wanted = [g for frag in d.get_fragments() for g in frag.split_by_row_group(_month_filter(["1206"]))]
+    assert len(groups) == 6 and len(wanted) == 1
+    assert read_metadata(lake, yymm=["1206"]).num_rows == 1000
