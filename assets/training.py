@@ -56,6 +56,7 @@ def resolve_preset(kind: str, preset: str, device: str) -> str:
 
     presets = {"gan": gan.PRESETS, "vae": vae.PRESETS, "lstm": lstm.PRESETS}[kind]
     try:
+        training.pick_device(device)  # a bad or unavailable device fails here, with the choices
         name = training.default_preset(kind, device) if preset == "auto" else preset
         return training.check_choice(f"{kind} preset", name, ["auto", *presets])
     except ValueError as exc:

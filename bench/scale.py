@@ -182,11 +182,14 @@ def bench_shards(tmp: Path, sizes: list[int]) -> dict:
 # --- 4. S3 ----------------------------------------------------------------------------------------------
 
 def bench_s3(tmp: Path) -> dict:
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
 
     from pipeline.dataset.lake import Lake
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

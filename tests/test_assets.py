@@ -373,3 +373,16 @@ def test_weekly_retraining_sends_the_hardware_presets(pipeline, extracted):
     assert image_runs and text_runs
     assert all(r.run_config["ops"]["figure_gan"]["config"]["preset"] == "cpu-64" for r in image_runs)
     assert all(r.run_config["ops"]["text_lstm"]["config"]["preset"] == "arxiv-cpu" for r in text_runs)
+
+
+@pytest.mark.parametrize("device, message", [("gpu", "use auto, cpu, cuda or cuda:N"),
+                                             ("cuda", "CUDA is not available")])
+def test_a_bad_device_fails_with_the_choices(device, message):
+    import torch
+
+    from assets.training import resolve_preset
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(dg.Failure, match=message):
+        resolve_preset("gan", "auto", device)

@@ -35,7 +35,11 @@ _DROP_MACROS = (("label", "{"), ("footnote", "[{"), ("thanks", "{"), ("footnotem
                 ("setlength", "{{"), ("rule", "[{{"), ("raisebox", "{[[{"), ("color", "[{"),
                 ("fontsize", "{{"), ("selectfont", ""), ("AFdirpush", "{"), ("AFdirpop", "{"),
                 ("includegraphics", "*[[{"), ("deleted", "[{"))
+_TEXT_STYLE_MACROS = ("mbox", "text", "textsc", "textsf", "textup", "texttt", "textbf", "textit", "textsl", "textmd",
+                      "textrm", "textnormal", "emph", "underline", "uline", "highlight", "hl", "fbox", "makebox",
+                      "textsuperscript", "textsubscript")
 _SPACE_RE = re.compile(r"\s+")
+_ENSUREMATH_RE = re.compile(r"\\ensuremath\s*\{")
 _XSPACE_RE = re.compile(r"\\xspace(?![a-zA-Z])\s*(?=(.?))")
 _MARKUP_RE = re.compile(r"[\\{}$~`'&%^_#]|--")
 _MATH_RE = re.compile(r"\$\$.+?\$\$|(?<!\\)\$(?:[^$\\]|\\.)+\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
@@ -63,9 +67,7 @@ def _converter():
     specs += [
         MacroSpec("replaced", "[{{"), MacroSpec("added", "[{"), MacroSpec("url", "{"), MacroSpec("href", "[{{"),
         MacroSpec("textcolor", "[{{"), MacroSpec("colorbox", "[{{"), MacroSpec("caption", "*[{"),
-        MacroSpec("mbox", "{"), MacroSpec("text", "{"), MacroSpec("textsc", "{"), MacroSpec("textsf", "{"),
-        MacroSpec("textup", "{"), MacroSpec("texttt", "{"), MacroSpec("underline", "{"),
-        MacroSpec("highlight", "{"), MacroSpec("hl", "{"), MacroSpec("sout", "{"),
+        *(MacroSpec(n, "{") for n in _TEXT_STYLE_MACROS), MacroSpec("sout", "{"),
         MacroSpec("resizebox", "*{{{"), MacroSpec("scalebox", "{[{"), MacroSpec("texorpdfstring", "{{"),
     ]
     wdb = get_default_latex_context_db()
@@ -81,6 +83,9 @@ def _converter():
         MacroTextSpec("sout", ""), MacroTextSpec("LaTeX", "LaTeX"), MacroTextSpec("TeX", "TeX"),
         MacroTextSpec("texorpdfstring", "%(1)s"),
     ]
+    # Text-style commands keep their content as plain text. pylatexenc's defaults turn some of them into
+    # Unicode "mathematical" letters (\texttt, \textsf) or drop them, which loses words from captions.
+    tspecs += [MacroTextSpec(n, "%(1)s") for n in _TEXT_STYLE_MACROS]
     tdb = l2t_db()
     tdb.add_context_category("arxiv-forge", prepend=True, macros=tspecs)
     return wdb, LatexNodes2Text(latex_context=tdb, math_mode="verbatim", strict_latex_spaces=True)
@@ -126,6 +131,8 @@ def latex_to_text(latex: str) -> str:
         latex = _URL_RE.sub(lambda m: hide_text(m.group(1)), latex)
     if "$" in latex or "\\(" in latex or "\\[" in latex:
         latex = _MATH_RE.sub(hide, latex)
+    if "\\ensuremath" in latex:  # outside math (math is hidden by now): \ensuremath{X} is the formula $X$
+        latex = _ensuremath(latex, hide_text)
     # Plain-text runs are passed through the same way: only markup is tokenized by pylatexenc. Control
     # words, accents and environment names are matched first so that their letters stay with them.
     latex = _PLAIN_RE.sub(lambda m: hide(m) if m.group(1) else m.group(0), latex)
@@ -138,6 +145,22 @@ def latex_to_text(latex: str) -> str:
     if maths:
         text = _PUA_RE.sub(lambda m: _math_out(maths[ord(m.group(0)) - _PUA]), text)
     return normalise_space(unicodedata.normalize("NFC", text))
+
+
+def _ensuremath(latex: str, hide_text) -> str:
+    from pipeline.extract.texscan import read_group
+
+    out, i = [], 0
+    for m in _ENSUREMATH_RE.finditer(latex):
+        if m.start() < i:
+            continue
+        g = read_group(latex, m.end() - 1)
+        if g is None:
+            continue
+        out.append(latex[i:m.start()])
+        out.append(hide_text(f"${g[0]}$"))
+        i = g[1]
+    return "".join(out) + latex[i:]
 
 
 def _math_out(src: str) -> str:

@@ -39,13 +39,13 @@ from pipeline.extract.texscan import (
 FIGURE_ENVS = ("figure", "figure*", "wrapfigure", "wrapfigure*", "wrapfloat", "sidewaysfigure",
                "sidewaysfigure*", "SCfigure", "SCfigure*", "teaserfigure", "marginfigure", "floatingfigure",
                "figwindow")
-DRAWING_ENVS = ("tikzpicture", "pgfpicture", "pspicture", "picture")
+DRAWING_ENVS = ("tikzpicture", "pgfpicture", "pspicture", "picture", "circuitikz", "dependency", "feynman", "overpic")
 _FIG_BEGIN_RE = re.compile(r"\\begin\s*\{(" + "|".join(re.escape(e) for e in FIGURE_ENVS) + r")\}")
 _SUB_RE = re.compile(r"\\begin\s*\{(subfigure)\}|\\(subfloat|subfigure|sidesubfloat|subcaptionbox|subbottom|subtop)"
                      r"(?![a-zA-Z])")
 _TOKEN_RE = re.compile(
     r"\\(includegraphics|epsfig|psfig|epsfbox|epsffile|plotone|plottwo|plotfiddle|includesvg|includestandalone"
-    r"|caption|captionof|subcaption|figcaption|label|input|special)(?![a-zA-Z])"
+    r"|caption|captionof|subcaption|figcaption|label|input|special|feynmandiagram)(?![a-zA-Z])"
     r"|\\begin\s*\{(" + "|".join(DRAWING_ENVS) + r")\}"
 )
 _EPSFIG_FILE_RE = re.compile(r"(?:^|,)\s*(?:file|figure)\s*=\s*([^,]+)")
@@ -295,6 +295,18 @@ def _skip_env_args(text: str, i: int, env: str) -> int:
     return opt[1] if opt else i
 
 
+_FOREIGN_FLOAT_RE = re.compile(r"\\begin\s*\{(algorithm\*?|algorithm2e|table\*?|listing|lstlisting|program)\}")
+
+
+def _foreign_floats(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    """Spans of non-figure floats nested in a figure (`algorithm[H]` inside `figure` to box it)."""
+    spans = []
+    for m in _FOREIGN_FLOAT_RE.finditer(text, a, b):
+        end = find_env_end(text, m.group(1), m.end())
+        spans.append((m.start(), min(end[1], b) if end else b))
+    return spans
+
+
 def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
     """Read subfigures, graphics, captions and labels of the region text[a:b] into `fig`."""
     fig.subs = _find_subs(text, a, b)
@@ -309,13 +321,25 @@ def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
 
     skip_until = a  # graphics inside a caption argument are not the figure's graphics
     drawing_until = a  # inside an outer drawing environment
-    main_caps: list[tuple[str, str | None]] = []
+    main_caps: list[tuple[str, str | None, bool, int, int]] = []  # long, short, starred, start, end
+    foreign = _foreign_floats(text, a, b)
     for m in _TOKEN_RE.finditer(text, a, b):
         p = m.start()
         cmd = m.group(1)
+        if cmd in ("caption", "captionof", "label") and any(s <= p < e for s, e in foreign):
+            continue  # the caption or label of an algorithm or table set inside the figure is not the figure's
         sub = sub_of(p)
-        if m.group(2):  # drawing environment
+        if m.group(2) == "overpic":  # \begin{overpic}[opts]{file}: an image with text put over it
+            opt = read_optional(text, m.end())
+            g = read_group(text, opt[1] if opt else m.end())
+            if g is not None and p >= skip_until:
+                fig.graphics.append(RawGraphic("overpic", g[0].strip(), p, "file", sub))
+            continue
+        if m.group(2) or cmd == "feynmandiagram":  # drawing environment (or tikz-feynman's one-line diagram)
             if p < drawing_until:
+                continue
+            if cmd == "feynmandiagram":
+                fig.graphics.append(RawGraphic(cmd, cmd, p, "drawing", sub))
                 continue
             end = find_env_end(text, m.group(2), m.end())
             stop = min(end[1], b) if end else b
@@ -333,6 +357,7 @@ def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
                 if g is None or g[0].strip() not in ("figure", "subfigure"):
                     continue
                 i = g[1]
+            starred = read_star(text, i) > i
             i = read_star(text, i)
             short = read_optional(text, i)
             if short is not None:
@@ -345,9 +370,7 @@ def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
             if sub is not None and fig.subs[sub].caption_latex is None:
                 fig.subs[sub].caption_latex = g[0].strip()
             elif sub is None:
-                main_caps.append((g[0].strip(), short[0].strip() if short else None))
-                fig.caption_positions.append(p)
-                fig.caption_ends.append(g[1])
+                main_caps.append((g[0].strip(), short[0].strip() if short else None, starred, p, g[1]))
             continue
         if cmd == "label":
             g = read_group(text, m.end())
@@ -363,8 +386,12 @@ def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
             continue
         for name, kind in _graphic_names(text, m, cmd):
             fig.graphics.append(RawGraphic(cmd, name, p, kind, sub))
+    if any(not c[2] for c in main_caps):  # unnumbered \caption*{a)} beside a numbered caption: panel names
+        main_caps = [c for c in main_caps if not c[2]]
+    fig.caption_positions = [c[3] for c in main_caps]
+    fig.caption_ends = [c[4] for c in main_caps]
     if main_caps:
-        fig.caption_latex, fig.short_caption_latex = main_caps[0]
+        fig.caption_latex, fig.short_caption_latex = main_caps[0][:2]
         if len(main_caps) > 1:
             fig.warnings.append(f"multiple_captions:{len(main_caps)}")
     fig.has_tabular = bool(re.search(r"\\begin\s*\{(?:tabular|tabularx|tabular\*|array)\}", text[a:b]))

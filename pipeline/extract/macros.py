@@ -76,6 +76,7 @@ class MacroTable:
     macros: dict[str, Macro] = field(default_factory=dict)
     envs: dict[str, EnvMacro] = field(default_factory=dict)
     spans: list[tuple[int, int]] = field(default_factory=list)  # definition spans in the scanned text
+    acronyms: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (short, long): glossaries, acro
     _expandable: set[str] | None = None
 
     def expandable(self) -> set[str]:
@@ -106,10 +107,12 @@ def _add(table: MacroTable, m: Macro, kind: str) -> None:
 
 
 def collect_macros(text: str, table: MacroTable | None = None, *, record_spans: bool = True) -> MacroTable:
-    """All simple macro and environment definitions in `text`, later definitions winning."""
+    """All simple macro and environment definitions in `text`, later definitions winning; acronyms too."""
     table = table or MacroTable()
     if "\\" not in text:
         return table
+    if "cro" in text or "glossaryentry" in text:
+        _collect_acronyms(text, table)
     events: list[tuple[int, str, re.Match]] = []
     for rx, kind in ((_NEWCOMMAND_RE, "new"), (_DEF_RE, "def"), (_LET_RE, "let"), (_NEWENV_RE, "env")):
         if kind == "def" and "def" not in text:
@@ -204,13 +207,21 @@ def blank_spans(text: str, spans: list[tuple[int, int]]) -> str:
 def figure_relevant(table: MacroTable) -> set[str]:
     """Names of macros whose expansion (transitively) contains figure, graphics, caption or sectioning code."""
     names = table.expandable()
-    relevant = {n for n in names if _FIGURE_CUE_RE.search(table.macros[n].body)}
+    # A macro that throws its argument away (\newcommand{\cut}[1]{}) hides whatever it is given, figures
+    # included, so it is expanded (removed) too.
+    relevant = {n for n in names if _FIGURE_CUE_RE.search(table.macros[n].body)
+                or table.macros[n].nargs and not table.macros[n].body.strip()}
     while relevant:
         more = {n for n in names - relevant if _uses(table.macros[n].body, relevant)}
         if not more:
             break
         relevant |= more
     return relevant
+
+
+def label_macros(table: MacroTable) -> set[str]:
+    """User macros that set a label (\\newcommand{\\figlabel}[1]{\\label{fig:#1}})."""
+    return {n for n in table.expandable() if "\\label" in table.macros[n].body}
 
 
 def figure_relevant_envs(table: MacroTable) -> set[str]:
@@ -260,6 +271,83 @@ def _read_args(text: str, i: int, mac: Macro) -> tuple[list[str], int] | None:
     return args, i
 
 
+_ACRO_DEF_RE = re.compile(r"\\(newacronym|acrodef|newacro|DeclareAcronym|newglossaryentry)(?![a-zA-Z])")
+_KEYVAL_RE = r"(?:^|,)\s*{}\s*=\s*"
+_ACRO_USE_RE = re.compile(
+    r"\\(gls|Gls|GLS|glspl|Glspl|glstext|Glstext|glsentryshort|glsentrytext|acrshort|Acrshort|acrshortpl|acrlong|"
+    r"Acrlong|acrfull|Acrfull|ac|Ac|acs|acl|Acl|acf|Acf|acp|Acp|acsp|aclp|acfp|glsxtrshort)\*?(?![a-zA-Z])\s*(?:\[[^\]]*\])?\s*\{([^{}]+)\}")
+
+
+def _keyval(body: str, key: str) -> str | None:
+    m = re.search(_KEYVAL_RE.format(key), body)
+    if not m:
+        return None
+    g = read_group(body, m.end())
+    if g is not None and body[skip_ws(body, m.end())] == "{":
+        return g[0]
+    return body[m.end():].split(",", 1)[0].strip() or None
+
+
+def _collect_acronyms(text: str, table: MacroTable) -> None:
+    """\\newacronym{key}{short}{long} (glossaries), \\acrodef/\\newacro{key}[short]{long} (acronym, acro),
+    \\DeclareAcronym{key}{short=..., long=...}, \\newglossaryentry{key}{name=...}."""
+    for m in _ACRO_DEF_RE.finditer(text):
+        i = m.end()
+        if m.group(1) == "newacronym":
+            opt = read_optional(text, i)
+            i = opt[1] if opt else i
+        args = []
+        for _ in range(3):
+            opt = read_optional(text, i) if args and m.group(1) in ("acrodef", "newacro") else None
+            if opt is not None:
+                args.append(opt[0])
+                i = opt[1]
+                continue
+            g = read_group(text, i)
+            if g is None or (m.group(1) in ("DeclareAcronym", "newglossaryentry") and len(args) == 2):
+                break
+            args.append(g[0])
+            i = g[1]
+        kind = m.group(1)
+        if kind == "newacronym" and len(args) == 3:
+            table.acronyms[args[0].strip()] = (args[1], args[2])
+        elif kind in ("acrodef", "newacro") and len(args) >= 2:
+            short, long = (args[1], args[2]) if len(args) == 3 else (args[0], args[1])
+            table.acronyms[args[0].strip()] = (short, long)
+        elif kind == "DeclareAcronym" and len(args) == 2:
+            short = _keyval(args[1], "short")
+            table.acronyms[args[0].strip()] = (short or args[0], _keyval(args[1], "long") or short or args[0])
+        elif kind == "newglossaryentry" and len(args) == 2:
+            name = _keyval(args[1], "name") or _keyval(args[1], "text")
+            if name:
+                table.acronyms[args[0].strip()] = (name, name)
+
+
+def expand_acronyms(text: str, table: MacroTable) -> str:
+    """Glossary and acronym references as the text they print: the short form (a caption is typeset once to
+    measure it, which uses up `\\gls`'s first-use flag), plural with an s, the long form for \\acl/\\acrlong."""
+    if not table.acronyms or "\\" not in text:
+        return text
+
+    def repl(m: re.Match) -> str:
+        entry = table.acronyms.get(m.group(2).strip())
+        if entry is None:
+            return m.group(0)
+        cmd = m.group(1).lower()
+        short, long = entry
+        if cmd in ("acl", "acrlong", "aclp"):
+            word = long
+        elif cmd in ("acf", "acrfull", "acfp"):
+            word = f"{long} ({short})"
+        else:
+            word = short
+        if cmd.endswith("pl") or cmd in ("acp", "acsp", "aclp", "acfp", "acrshortpl"):
+            word += "s"
+        return word[:1].upper() + word[1:] if m.group(1)[0].isupper() else word
+
+    return _ACRO_USE_RE.sub(repl, text)
+
+
 class _Budget:
     def __init__(self, steps: int, chars: int):
         self.steps = steps
@@ -269,10 +357,12 @@ class _Budget:
 def expand_macros(text: str, table: MacroTable, names: set[str] | None = None, *,
                   max_steps: int = 20_000, max_chars: int = 5_000_000, max_depth: int = 12) -> str:
     """Expand uses of `names` (default: every expandable user macro) in `text`."""
+    full = names is None
     names = table.expandable() if names is None else names & table.expandable()
     if not names or not text or "\\" not in text:
-        return text
-    return _expand(text, table, names, _Budget(max_steps, max_chars), 0, max_depth)
+        return expand_acronyms(text, table) if full else text
+    out = _expand(text, table, names, _Budget(max_steps, max_chars), 0, max_depth)
+    return expand_acronyms(out, table) if full else out
 
 
 def _finder(names: set[str]) -> re.Pattern:

@@ -4,7 +4,8 @@ Main file, in order (arXiv's own rules, info.arxiv.org/help/00README):
 1. a `00README` directive: `00README.XXX`/`00README` lines `file.tex toplevelfile` (and `file ignore`),
    or the JSON/YAML `00README(.json|.yaml)` with `sources: [{filename, usage: toplevel}]`;
 2. otherwise the .tex files that have `\\documentclass` (or LaTeX 2.09 `\\documentstyle`) and
-   `\\begin{document}` outside comments; ties broken by: not `\\input` by another candidate, shallower
+   `\\begin{document}` outside comments; ties broken by: not `\\input` by another candidate, how many
+   bundle files it uses (inputs, recursively, and graphics: a review copy or a side document uses few), shallower
    directory, a conventional name (main, ms, paper...), no draft-ish name (old, backup, copy...), larger
    size, then name (so the choice is deterministic);
 3. failing that, any .tex with `\\begin{document}`, then any with `\\documentclass`.
@@ -187,21 +188,52 @@ def find_main_tex(files: dict[str, bytes], sources: TexSources | None = None) ->
     if len(full) == 1:
         return MainChoice(full[0], "single" if len(cands) == 1 else how, cands)
     refs = {p: _relative_refs(p, cleaned[p]) for p in full}
-    return MainChoice(sorted(full, key=lambda p: _rank(p, full, refs, files))[0], how, cands)
+    reach = {p: _reach(p, cleaned[p], files, sources) for p in full}
+    return MainChoice(sorted(full, key=lambda p: _rank(p, full, refs, reach, files))[0], how, cands)
 
 
-def _rank(path: str, full: list[str], refs: dict[str, set[str]], files: dict[str, bytes]) -> tuple:
+def _rank(path: str, full: list[str], refs: dict[str, set[str]], reach: dict[str, int],
+          files: dict[str, bytes]) -> tuple:
     stem = posixpath.splitext(path)[0]
     included = any(stem in refs[other] or path in refs[other] for other in full if other != path)
     base = posixpath.basename(stem).lower()
     return (
         included,  # a file \input by another candidate is not the top
+        -reach[path],  # the paper uses most of the bundle; a review copy or side document uses little
         path.count("/"),
         base not in _PREFERRED_NAMES,
         bool(_DRAFTY_RE.search(base)),
         -len(files[path]),
         path,
     )
+
+
+_GRAPHIC_NAME_RE = re.compile(r"\\includegraphics\*?\s*(?:\[[^\]]*\]\s*)*\{\s*([^{}]+?)\s*\}")
+
+
+def _reach(path: str, text: str, files: dict[str, bytes], sources: TexSources, depth: int = 0,
+           seen: set[str] | None = None) -> int:
+    """How many bundle files a candidate uses: the .tex files it inputs (recursively) and the graphics it
+    names. Decides between two complete documents (a paper and its review copy, a book and its exercise
+    sheet): the paper is the one that uses the bundle."""
+    seen = seen if seen is not None else {path}
+    stems = {posixpath.splitext(posixpath.basename(f))[0].lower() for f in files}
+    used = sum(1 for m in _GRAPHIC_NAME_RE.finditer(text)
+               if posixpath.splitext(posixpath.basename(m.group(1)))[0].lower() in stems)
+    if depth >= 8:
+        return used
+    folder = posixpath.dirname(path)
+    for name in _referenced_names(text):
+        for base in (folder, ""):
+            p = posixpath.normpath(posixpath.join(base, name))
+            p = p if p in files else p + ".tex"
+            if p in files and p not in seen:
+                seen.add(p)
+                used += 1
+                if p.lower().endswith(TEX_EXTENSIONS):
+                    used += _reach(p, strip_comments(sources.text(p)[:2_000_000]), files, sources, depth + 1, seen)
+                break
+    return used
 
 
 def _relative_refs(including: str, text: str) -> set[str]:

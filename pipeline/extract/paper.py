@@ -36,6 +36,7 @@ from pipeline.extract.macros import (
     expand_macros,
     figure_relevant,
     figure_relevant_envs,
+    label_macros,
 )
 from pipeline.extract.mainfile import TexSources, find_main_tex
 from pipeline.extract.records import FigureRecord, GraphicRef, LatexAnalysis
@@ -108,12 +109,33 @@ def analyse_latex(bundle: Any, paper_id: str, *, with_paragraphs: bool = True) -
     return result
 
 
+_LABEL_RE = re.compile(r"\\label\s*\{([^{}]*)\}")
+
+
+def _macro_label(region: str, table: MacroTable, rf: RawFigure) -> str | None:
+    """A figure label set through a user macro (\\figlabel{x} -> \\label{fig:x}); the caption source stays as
+    written, so only this lookup sees the expansion. Labels of sub-figures are not the figure's."""
+    names = label_macros(table)
+    if not names or not any(f"\\{n}" in region for n in names):
+        return None
+    subs = [(s.start - rf.start, s.end - rf.start) for s in rf.subs]
+    for n in names:
+        for m in re.finditer(rf"\\{n}(?![a-zA-Z])", region):
+            if any(a <= m.start() < b for a, b in subs):
+                continue
+            lab = _LABEL_RE.search(expand_macros(region[m.start():], table, {n}))
+            if lab:
+                return lab.group(1).strip()
+    return None
+
+
 def _record(k: int, rf: RawFigure, text: str, ctx: DocContext, table: MacroTable, index: GraphicsIndex,
             root: str) -> FigureRecord:
     sec = ctx.section_at(rf.start)
     sec_title = latex_to_text(expand_macros(sec.title_latex, table)) if sec else None
+    label = rf.label if rf.label is not None else _macro_label(text[rf.start:rf.end], table, rf)
     rec = FigureRecord(
-        figure_index=k, env=rf.env, label=rf.label, caption_latex=rf.caption_latex,
+        figure_index=k, env=rf.env, label=label, caption_latex=rf.caption_latex,
         short_caption_latex=rf.short_caption_latex,
         caption_text=latex_to_text(expand_macros(rf.caption_latex, table)) if rf.caption_latex else None,
         section_title=sec_title or None,
