@@ -163,7 +163,7 @@ def _g(obj: Any, name: str, default: Any = None) -> Any:
 def process_paper(task: PaperTask) -> PaperResult:
     """One paper -> its papers row, figure rows (with PNGs) and text rows. Never raises for bad input."""
     t_start = time.perf_counter()
-    timings = {"read": 0.0, "analysis": 0.0, "raster": 0.0, "encode": 0.0}
+    timings = {"read": 0.0, "analysis": 0.0, "raster": 0.0, "encode": 0.0, "kind": 0.0}
     primary, cats, fld = _meta_fields(task.meta)
     text = _metadata_text(task, fld)
 
@@ -207,6 +207,7 @@ def process_paper(task: PaperTask) -> PaperResult:
         cap = _g(fig, "caption_text")
         if cap:
             caption_text.append({"paper_id": task.paper_id, "field": fld, "kind": "caption", "text": cap})
+        fig_rows = []
         for j, g in enumerate(graphics, 1):
             fid = f"{task.paper_id}/f{k}" if len(graphics) == 1 else f"{task.paper_id}/f{k}/{j}"
             row = _figure_row(task, fig, g, fid, primary, cats)
@@ -214,7 +215,13 @@ def process_paper(task: PaperTask) -> PaperResult:
                 res = _raster_cached(bundle, g, cache, task.limits, timings)
                 _apply_raster(row, res, fid)
                 n_images += row["image"] is not None
-            rows.append(row)
+            fig_rows.append(row)
+        t0 = cpu_clock()
+        kind = figure_kind_of(fig, [r["image"]["bytes"] for r in fig_rows if r["image"] is not None])
+        timings["kind"] += cpu_clock() - t0
+        for row in fig_rows:
+            row["figure_kind"] = kind
+        rows.extend(fig_rows)
     # Title and abstract from the LaTeX when the metadata did not provide them.
     have = {r["kind"] for r in text}
     for kind in ("title", "abstract"):
@@ -227,6 +234,30 @@ def process_paper(task: PaperTask) -> PaperResult:
     paper = _paper_row(task, status, main_tex=main_tex, n_figures=len(figures), n_graphics=len(rows),
                        n_images=n_images, n_skipped_members=skipped)
     return done(paper, rows, caption_text + paragraphs)
+
+
+def figure_kind_of(fig: Any, images: list[bytes]) -> str:
+    """The figure's kind: the source's rule when it decides (TikZ, a bare tabular), else the model over the
+    rendered images and source cues (pipeline/extract/kind_image.py), else the source-only label."""
+    if _g(fig, "kind_rule"):
+        return _g(fig, "kind_rule")
+    import numpy as np
+
+    from pipeline.extract.kind import caption_cue
+    from pipeline.extract.kind_image import IMAGE_FEATURES, image_features, predict, source_features
+
+    feats = []
+    for png in images:
+        try:
+            feats.append(image_features(png))
+        except Exception:  # noqa: BLE001 - a stored image that does not decode leaves the source label
+            continue
+    graphics = _g(fig, "graphics") or []
+    src = source_features([_g(g, "format") for g in graphics if _g(g, "status") == "ok"], _g(fig, "has_tabular", False),
+                          len(graphics), caption_cue(_g(fig, "caption_text")))
+    img = np.mean(feats, axis=0) if feats else np.full(len(IMAGE_FEATURES), np.nan)
+    kind = predict(np.concatenate([img, src])) if feats else None
+    return kind or _g(fig, "figure_kind")
 
 
 def _figure_row(task: PaperTask, fig: Any, g: Any, fid: str, primary: str, cats: list[str]) -> dict:
@@ -358,7 +389,7 @@ def extract_chunk(
         chunk = chunk_name(tar_path)
     workers = max(1, workers or os.cpu_count() or 1)
     metadata = metadata or {}
-    summary = ChunkSummary(chunk=chunk, timings={"read": 0.0, "analysis": 0.0, "raster": 0.0, "encode": 0.0})
+    summary = ChunkSummary(chunk=chunk, timings={"read": 0.0, "analysis": 0.0, "raster": 0.0, "encode": 0.0, "kind": 0.0})
     light: dict[int, PaperTask] = {}  # per in-flight paper, without its bytes: fills the row if a worker dies
     t0 = time.perf_counter()
     last_log = t0

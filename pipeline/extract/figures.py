@@ -298,6 +298,19 @@ def _skip_env_args(text: str, i: int, env: str) -> int:
 _FOREIGN_FLOAT_RE = re.compile(r"\\begin\s*\{(algorithm\*?|algorithm2e|table\*?|listing|lstlisting|program)\}")
 
 
+_GLYPH_CHARS = 300  # a drawing whose source is shorter than this, beside image files, is a legend swatch
+_EQUATION_RE = re.compile(r"\\begin\s*\{(equation\*?|align\*?|gather\*?|multline\*?|eqnarray\*?)\}")
+
+
+def _label_free_spans(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    """Equations inside a figure: their labels are not the figure's."""
+    spans = []
+    for m in _EQUATION_RE.finditer(text, a, b):
+        end = find_env_end(text, m.group(1), m.end())
+        spans.append((m.start(), min(end[1], b) if end else b))
+    return spans
+
+
 def _foreign_floats(text: str, a: int, b: int) -> list[tuple[int, int]]:
     """Spans of non-figure floats nested in a figure (`algorithm[H]` inside `figure` to box it)."""
     spans = []
@@ -323,11 +336,15 @@ def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
     drawing_until = a  # inside an outer drawing environment
     main_caps: list[tuple[str, str | None, bool, int, int]] = []  # long, short, starred, start, end
     foreign = _foreign_floats(text, a, b)
+    maths = _label_free_spans(text, a, b)
+    glyphs: set[int] = set()  # small inline drawings (legend swatches), dropped when the figure has pictures
     for m in _TOKEN_RE.finditer(text, a, b):
         p = m.start()
         cmd = m.group(1)
         if cmd in ("caption", "captionof", "label") and any(s <= p < e for s, e in foreign):
             continue  # the caption or label of an algorithm or table set inside the figure is not the figure's
+        if cmd == "label" and (p < drawing_until or any(s <= p < e for s, e in maths)):
+            continue  # an equation's label inside the figure, or one inside a drawing's text
         sub = sub_of(p)
         if m.group(2) == "overpic":  # \begin{overpic}[opts]{file}: an image with text put over it
             opt = read_optional(text, m.end())
@@ -347,6 +364,8 @@ def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
             if re.search(r"\\includegraphics(?![a-zA-Z])", text[m.end():stop]):
                 continue  # an annotated image: the included graphic is the figure
             fig.graphics.append(RawGraphic(m.group(2), m.group(2), p, "drawing", sub))
+            if stop - m.end() < _GLYPH_CHARS:
+                glyphs.add(id(fig.graphics[-1]))
             continue
         if cmd in ("caption", "captionof", "figcaption", "subcaption"):
             i = m.end()
@@ -386,6 +405,8 @@ def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
             continue
         for name, kind in _graphic_names(text, m, cmd):
             fig.graphics.append(RawGraphic(cmd, name, p, kind, sub))
+    if glyphs and any(g.kind == "file" for g in fig.graphics):  # a legend swatch beside the pictures
+        fig.graphics = [g for g in fig.graphics if id(g) not in glyphs]
     if any(not c[2] for c in main_caps):  # unnumbered \caption*{a)} beside a numbered caption: panel names
         main_caps = [c for c in main_caps if not c[2]]
     fig.caption_positions = [c[3] for c in main_caps]

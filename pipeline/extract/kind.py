@@ -55,14 +55,28 @@ def _first_cue(caption: str, allowed: set[str]) -> str | None:
     return best
 
 
-def figure_kind(caption_text: str | None, formats: list[str | None], n_drawings: int, n_files: int,
-                has_tabular: bool = False, uses_pgfplots: bool = False) -> str:
-    """Weak figure kind (see module docstring for the rules)."""
+def source_kind(n_drawings: int, n_files: int, has_tabular: bool = False, uses_pgfplots: bool = False) -> str | None:
+    """The kind when the source alone decides it (rules 1 and 2), else None."""
     if n_drawings and (n_files == 0 or uses_pgfplots):
         return "tikz"
-    caption = caption_text or ""
     if has_tabular and n_files == 0:
         return "table"
+    return None
+
+
+def caption_cue(caption_text: str | None) -> str | None:
+    """The kind word (plot, diagram, photo, table groups) that comes first in the caption, if any."""
+    return _first_cue(caption_text or "", {"plot", "diagram", "photo", "table"})
+
+
+def figure_kind(caption_text: str | None, formats: list[str | None], n_drawings: int, n_files: int,
+                has_tabular: bool = False, uses_pgfplots: bool = False) -> str:
+    """Weak figure kind from the source alone (see module docstring); with images, the pipeline refines it
+    with `pipeline.extract.kind_image`."""
+    rule = source_kind(n_drawings, n_files, has_tabular, uses_pgfplots)
+    if rule:
+        return rule
+    caption = caption_text or ""
     raster = any(f in RASTER_FORMATS for f in formats)
     allowed = {"plot", "diagram", "table"} | ({"photo"} if raster else set())
     cue = _first_cue(caption, allowed)

@@ -57,21 +57,23 @@ def decode_tex(data: bytes) -> tuple[str, str]:
                     return normalise_newlines(data.decode(codec)), codec
                 except UnicodeDecodeError:
                     pass
-    guess = _guess_encoding(data)
-    if guess:
+    for guess in _guess_encodings(data):
         try:
-            return normalise_newlines(data.decode(guess)), guess
+            text = data.decode(guess)
         except (UnicodeDecodeError, LookupError):
-            pass
+            continue
+        # TeX's syntax is ASCII: an encoding that turns backslashes into yen signs (Shift-JIS, guessed for
+        # a file with a few GBK comments) would hide every command.
+        if all(text.count(c) == data.count(c.encode()) for c in "\\{}%$"):
+            return normalise_newlines(text), guess
     return normalise_newlines(data.decode("latin-1")), "latin-1"
 
 
-def _guess_encoding(data: bytes) -> str | None:
+def _guess_encodings(data: bytes) -> list[str]:
     # Imported here: only non-UTF-8 files without an inputenc declaration pay for it.
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[:200_000]).best()
-    return best.encoding if best is not None else None
+    return [m.encoding for m in from_bytes(data[:200_000])]
 
 
 @dataclass

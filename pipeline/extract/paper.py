@@ -27,7 +27,7 @@ from pipeline.extract.figures import (
     scan_context,
 )
 from pipeline.extract.graphics import GraphicsIndex, resolve_graphic
-from pipeline.extract.kind import figure_kind, section_kind
+from pipeline.extract.kind import figure_kind, section_kind, source_kind
 from pipeline.extract.macros import (
     MacroTable,
     blank_spans,
@@ -159,8 +159,11 @@ def _record(k: int, rf: RawFigure, text: str, ctx: DocContext, table: MacroTable
     rec.graphics = _drop_format_twins(rec.graphics)
     formats = [g.format for g in rec.graphics if g.status == "ok"]
     n_draw = sum(1 for g in rec.graphics if g.status == "tikz")
+    pgfplots = bool(_PGFPLOTS_RE.search(text, rf.start, rf.end))
     rec.figure_kind = figure_kind(rec.caption_text, formats, n_draw, len(rec.graphics) - n_draw,
-                                  rf.has_tabular, bool(_PGFPLOTS_RE.search(text, rf.start, rf.end)))
+                                  rf.has_tabular, pgfplots)
+    rec.kind_rule = source_kind(n_draw, len(rec.graphics) - n_draw, rf.has_tabular, pgfplots)
+    rec.has_tabular = rf.has_tabular
     return rec
 
 

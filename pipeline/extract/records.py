@@ -40,7 +40,9 @@ class FigureRecord:
     short_caption_latex: str | None = None  # the [short] form, when given
     section_title: str | None = None
     section_kind: str = "other"
-    figure_kind: str = "other"
+    figure_kind: str = "other"  # from the source alone; process_paper refines it with the rendered images
+    kind_rule: str | None = None  # tikz / table when the source alone decides the kind
+    has_tabular: bool = False
     graphics: list[GraphicRef] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     start: int = 0  # offsets in the flattened document (for debugging and ordering)
