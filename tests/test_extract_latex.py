@@ -199,7 +199,7 @@ def test_user_macros_in_captions_paths_and_figure_macros():
     files = bundle(main_DOT_tex=doc(body, pre), figs__plot_DOT_pdf=PDF, figs__arch_DOT_pdf=PDF,
                    figs__photo_DOT_jpg=JPG)
     a = analyse(files)
-    assert captions(a) == ["The SciFact results on $\\mathbb{R}^n$.", "SciFact architecture", "A SciFact claim"]
+    assert captions(a) == ["The SciFact results on $\\R^n$.", "SciFact architecture", "A SciFact claim"]
     assert [f.graphics[0].path for f in a.figures] == ["figs/plot.pdf", "figs/arch.pdf", "figs/photo.jpg"]
     assert [f.label for f in a.figures] == ["fig:plot", "fig:arch", None]
 
@@ -377,7 +377,7 @@ def test_caption_text_rules():
            "  \\textbf{Bold}\n \\emph{it} -- 50\\% \\replaced{new}{old} \\added[id=a]{plus}\\deleted{gone}.")
     assert latex_to_text(cap) == ("Accuracy vs. epochs on $\\mathcal{D}_i$ (see Fig. <ref>, <ref> and <cit.>). "
                                   "Bold it – 50% new plus.")
-    assert latex_to_text("Schr\\\"odinger's \\'etude \\(x\\) {\\small small}") == "Schrödinger's étude $x$ small"
+    assert latex_to_text("Schr\\\"odinger's \\'etude \\(x\\) {\\small small}") == "Schrödinger’s étude $x$ small"  # TeX prints ' as ’
     assert latex_to_text("plain caption\n  with   spaces") == "plain caption with spaces"
 
 

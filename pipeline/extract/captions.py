@@ -29,7 +29,7 @@ _CITE_MACROS = ("cite", "citep", "citet", "citealp", "citealt", "citeauthor", "c
                 "Citep", "Citet", "parencite", "textcite", "autocite", "footcite", "nocite", "citenum",
                 "Cite", "Parencite", "Textcite", "smartcite", "supercite", "citeal")
 _DROP_MACROS = (("label", "{"), ("footnote", "[{"), ("thanks", "{"), ("footnotemark", "["), ("index", "{"), ("vspace", "*{"),
-                ("hspace", "*{"), ("phantom", "{"), ("hphantom", "{"), ("vphantom", "{"),
+                ("phantom", "{"), ("hphantom", "{"), ("vphantom", "{"),
                 ("protect", ""), ("centering", ""), ("xspace", ""), ("linewidth", ""), ("textwidth", ""),
                 ("newline", ""), ("linebreak", "["), ("nolinebreak", "["), ("noindent", ""),
                 ("setlength", "{{"), ("rule", "[{{"), ("raisebox", "{[[{"), ("color", "[{"),
@@ -38,7 +38,18 @@ _DROP_MACROS = (("label", "{"), ("footnote", "[{"), ("thanks", "{"), ("footnotem
 _TEXT_STYLE_MACROS = ("mbox", "text", "textsc", "textsf", "textup", "texttt", "textbf", "textit", "textsl", "textmd",
                       "textrm", "textnormal", "emph", "underline", "uline", "highlight", "hl", "fbox", "makebox",
                       "textsuperscript", "textsubscript")
+# siunitx unit macros and prefixes, as they print (\\SI{3}{\\milli\\metre} -> 3 mm)
+_SI_UNITS = {
+    "percent": "%", "metre": "m", "meter": "m", "second": "s", "gram": "g", "kilogram": "kg", "hertz": "Hz",
+    "decibel": "dB", "degree": "°", "degreeCelsius": "°C", "kelvin": "K", "volt": "V", "watt": "W", "joule": "J",
+    "newton": "N", "pascal": "Pa", "ampere": "A", "ohm": "Ω", "litre": "l", "liter": "l", "mole": "mol",
+    "electronvolt": "eV", "arcsecond": "″", "arcminute": "′", "tesla": "T", "byte": "B", "bit": "bit",
+    "minute": "min", "hour": "h", "day": "d", "year": "yr", "parsec": "pc", "astronomicalunit": "au",
+    "kilo": "k", "mega": "M", "giga": "G", "tera": "T", "milli": "m", "micro": "µ", "nano": "n", "pico": "p",
+    "centi": "c", "femto": "f", "per": "/", "squared": "²", "cubed": "³", "square": "", "cubic": "",
+}
 _SPACE_RE = re.compile(r"\s+")
+_QUOTE_RE = re.compile(r"(?<![`'])(`|')(?![`'])")
 _ENSUREMATH_RE = re.compile(r"\\ensuremath\s*\{")
 _XSPACE_RE = re.compile(r"\\xspace(?![a-zA-Z])\s*(?=(.?))")
 _MARKUP_RE = re.compile(r"[\\{}$~`'&%^_#]|--")
@@ -64,6 +75,8 @@ def _converter():
 
     specs = [MacroSpec(n, "*[[{") for n in _CITE_MACROS] + [MacroSpec(n, "*{") for n in _REF_MACROS]
     specs += [MacroSpec(n, a) for n, a in _DROP_MACROS]
+    specs += [MacroSpec("hspace", "*{"), MacroSpec("SI", "[{{"), MacroSpec("qty", "[{{"), MacroSpec("si", "[{"),
+              MacroSpec("unit", "[{"), MacroSpec("num", "[{"), MacroSpec("ang", "[{"), MacroSpec("SIrange", "[{{{")]
     specs += [
         MacroSpec("replaced", "[{{"), MacroSpec("added", "[{"), MacroSpec("url", "{"), MacroSpec("href", "[{{"),
         MacroSpec("textcolor", "[{{"), MacroSpec("colorbox", "[{{"), MacroSpec("caption", "*[{"),
@@ -82,6 +95,13 @@ def _converter():
         MacroTextSpec("caption", "%(3)s"), MacroTextSpec("resizebox", "%(4)s"), MacroTextSpec("scalebox", "%(3)s"),
         MacroTextSpec("sout", ""), MacroTextSpec("LaTeX", "LaTeX"), MacroTextSpec("TeX", "TeX"),
         MacroTextSpec("texorpdfstring", "%(1)s"),
+        MacroTextSpec("hspace", " "), MacroTextSpec("S", "§"), MacroTextSpec("P", "¶"), MacroTextSpec("dag", "†"),
+        MacroTextSpec("ddag", "‡"), MacroTextSpec("textdegree", "°"), MacroTextSpec("textbackslash", "\\"),
+        # siunitx: a number and its unit as they print
+        MacroTextSpec("SI", "%(2)s\N{NO-BREAK SPACE}%(3)s"), MacroTextSpec("qty", "%(2)s\N{NO-BREAK SPACE}%(3)s"),
+        MacroTextSpec("si", "%(2)s"), MacroTextSpec("unit", "%(2)s"), MacroTextSpec("num", "%(2)s"),
+        MacroTextSpec("ang", "%(2)s°"), MacroTextSpec("SIrange", "%(2)s–%(3)s %(4)s"),
+        *(MacroTextSpec(n, v) for n, v in _SI_UNITS.items()),
     ]
     # Text-style commands keep their content as plain text. pylatexenc's defaults turn some of them into
     # Unicode "mathematical" letters (\texttt, \textsf) or drop them, which loses words from captions.
@@ -142,6 +162,8 @@ def latex_to_text(latex: str) -> str:
         text = l2t.nodelist_to_text(nodes)
     except Exception:  # pylatexenc has odd corners (IndexError on some \def); never lose the caption
         text = re.sub(r"\\[a-zA-Z@]+\*?|[{}]", " ", latex)
+    if "'" in text or "`" in text:  # TeX prints single quotes in text as ’ and ‘ (math is still hidden here)
+        text = _QUOTE_RE.sub(lambda m: "’" if m.group(1) == "'" else "‘", text)
     if maths:
         text = _PUA_RE.sub(lambda m: _math_out(maths[ord(m.group(0)) - _PUA]), text)
     return normalise_space(unicodedata.normalize("NFC", text))

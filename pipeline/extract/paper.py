@@ -109,6 +109,18 @@ def analyse_latex(bundle: Any, paper_id: str, *, with_paragraphs: bool = True) -
     return result
 
 
+def caption_text(latex: str, table: MacroTable) -> str:
+    """Plain text of a caption or title: user macros expanded in the text, math kept exactly as written
+    (a macro that expands to \\ensuremath{X} outside math gives $X$)."""
+    parts, pos = [], 0
+    for m in _MATH_SPAN_RE.finditer(latex):
+        parts += [expand_macros(latex[pos:m.start()], table), m.group(0)]
+        pos = m.end()
+    parts.append(expand_macros(latex[pos:], table))
+    return latex_to_text("".join(parts))
+
+
+_MATH_SPAN_RE = re.compile(r"\$\$.+?\$\$|(?<!\\)\$(?:[^$\\]|\\.)+\$|\\\(.+?\\\)", re.DOTALL)
 _LABEL_RE = re.compile(r"\\label\s*\{([^{}]*)\}")
 
 
@@ -132,17 +144,17 @@ def _macro_label(region: str, table: MacroTable, rf: RawFigure) -> str | None:
 def _record(k: int, rf: RawFigure, text: str, ctx: DocContext, table: MacroTable, index: GraphicsIndex,
             root: str) -> FigureRecord:
     sec = ctx.section_at(rf.start)
-    sec_title = latex_to_text(expand_macros(sec.title_latex, table)) if sec else None
+    sec_title = caption_text(sec.title_latex, table) if sec else None
     label = rf.label if rf.label is not None else _macro_label(text[rf.start:rf.end], table, rf)
     rec = FigureRecord(
         figure_index=k, env=rf.env, label=label, caption_latex=rf.caption_latex,
         short_caption_latex=rf.short_caption_latex,
-        caption_text=latex_to_text(expand_macros(rf.caption_latex, table)) if rf.caption_latex else None,
+        caption_text=caption_text(rf.caption_latex, table) if rf.caption_latex else None,
         section_title=sec_title or None,
         section_kind=section_kind(sec_title, ctx.in_appendix(rf.start)),
         warnings=list(rf.warnings), start=rf.start, end=rf.end,
     )
-    sub_text = [latex_to_text(expand_macros(s.caption_latex, table)) if s.caption_latex else None
+    sub_text = [caption_text(s.caption_latex, table) if s.caption_latex else None
                 for s in rf.subs]
     for g in rf.graphics:
         sub = rf.subs[g.sub] if g.sub is not None else None
