@@ -39,7 +39,7 @@ def examples() -> list[dict]:
     from pipeline.extract.bundle import read_bundle
     from pipeline.extract.chunk import PaperTask, process_paper
     from pipeline.extract.kind import caption_cue
-    from pipeline.extract.kind_image import image_features, source_features
+    from pipeline.extract.kind_image import png_features, source_features
     from pipeline.extract.paper import analyse_latex
     from pipeline.source.chunk import iter_chunk
 
@@ -63,7 +63,7 @@ def examples() -> list[dict]:
                 images = pngs.get(rec.figure_index, [])
                 if t["ambiguous"].strip() or rec.kind_rule or not images:
                     continue
-                img = np.mean([image_features(p) for p in images], axis=0)
+                img = np.mean([png_features(p) for p in images], axis=0)
                 src = source_features([g.format for g in rec.graphics if g.status == "ok"], rec.has_tabular,
                                       len(rec.graphics), caption_cue(rec.caption_text))
                 out.append({"paper": paper, "x": np.concatenate([img, src]), "y": t["figure_kind"],

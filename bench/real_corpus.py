@@ -201,11 +201,13 @@ def run_extraction(papers: list[str]) -> tuple[dict[str, list[dict]], float]:
         tar, ids = corpus_chunk(papers, Path(d))
         tasks = [PaperTask(paper_id=s.paper_id, yymm=s.yymm, format=s.format, source_bytes=s.compressed_bytes,
                            data=s.data, error=s.error, gzip_name=s.gzip_name) for s in iter_chunk(tar)]
-    out = {}
+    out, stages = {}, Counter()
     t0 = time.perf_counter()
     for task in tasks:
         result = process_paper(task)
         out[ids[task.paper_id]] = extracted_figures(result.figures)
+        stages.update(result.timings)
+    run_extraction.stages = {k: round(v, 2) for k, v in stages.items()}  # CPU seconds by stage
     return out, time.perf_counter() - t0
 
 
@@ -234,6 +236,7 @@ def main() -> None:
     res = score(truth, extracted)
     res["totals"]["seconds"] = round(seconds, 1)
     res["totals"]["papers_per_s"] = round(len(truth) / seconds, 2)
+    res["totals"]["cpu_seconds_by_stage"] = run_extraction.stages
     for paper, p in res["per_paper"].items():
         parts = [f"{p['matched']}/{p['truth']} envs ({p['extracted']} extracted)"]
         for k in ("resolved", "caption_src", "caption_text", "figure_kind", "section_kind"):

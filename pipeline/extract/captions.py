@@ -27,7 +27,8 @@ _REF_MACROS = ("ref", "eqref", "autoref", "cref", "Cref", "pageref", "vref", "na
                "cpageref", "Cpageref", "labelcref", "hyperref")
 _CITE_MACROS = ("cite", "citep", "citet", "citealp", "citealt", "citeauthor", "citeyear", "citeyearpar",
                 "Citep", "Citet", "parencite", "textcite", "autocite", "footcite", "nocite", "citenum",
-                "Cite", "Parencite", "Textcite", "smartcite", "supercite", "citeal")
+                "Cite", "Parencite", "Textcite", "smartcite", "supercite", "citeal", "citetalias", "citepalias",
+                "citealias", "citeauthoryear", "shortcite", "cites", "citealtp")
 _DROP_MACROS = (("label", "{"), ("footnote", "[{"), ("thanks", "{"), ("footnotemark", "["), ("index", "{"), ("vspace", "*{"),
                 ("phantom", "{"), ("hphantom", "{"), ("vphantom", "{"),
                 ("protect", ""), ("centering", ""), ("xspace", ""), ("linewidth", ""), ("textwidth", ""),
@@ -76,7 +77,7 @@ def _converter():
     specs = [MacroSpec(n, "*[[{") for n in _CITE_MACROS] + [MacroSpec(n, "*{") for n in _REF_MACROS]
     specs += [MacroSpec(n, a) for n, a in _DROP_MACROS]
     specs += [MacroSpec("hspace", "*{"), MacroSpec("SI", "[{{"), MacroSpec("qty", "[{{"), MacroSpec("si", "[{"),
-              MacroSpec("unit", "[{"), MacroSpec("num", "[{"), MacroSpec("ang", "[{"), MacroSpec("SIrange", "[{{{")]
+              MacroSpec("unit", "[{"), MacroSpec("num", "[{"), MacroSpec("SIrange", "[{{{")]
     specs += [
         MacroSpec("replaced", "[{{"), MacroSpec("added", "[{"), MacroSpec("url", "{"), MacroSpec("href", "[{{"),
         MacroSpec("textcolor", "[{{"), MacroSpec("colorbox", "[{{"), MacroSpec("caption", "*[{"),
@@ -100,7 +101,7 @@ def _converter():
         # siunitx: a number and its unit as they print
         MacroTextSpec("SI", "%(2)s\N{NO-BREAK SPACE}%(3)s"), MacroTextSpec("qty", "%(2)s\N{NO-BREAK SPACE}%(3)s"),
         MacroTextSpec("si", "%(2)s"), MacroTextSpec("unit", "%(2)s"), MacroTextSpec("num", "%(2)s"),
-        MacroTextSpec("ang", "%(2)s°"), MacroTextSpec("SIrange", "%(2)s–%(3)s %(4)s"),
+MacroTextSpec("SIrange", "%(2)s–%(3)s %(4)s"),
         *(MacroTextSpec(n, v) for n, v in _SI_UNITS.items()),
     ]
     # Text-style commands keep their content as plain text. pylatexenc's defaults turn some of them into
@@ -109,6 +110,15 @@ def _converter():
     tdb = l2t_db()
     tdb.add_context_category("arxiv-forge", prepend=True, macros=tspecs)
     return wdb, LatexNodes2Text(latex_context=tdb, math_mode="verbatim", strict_latex_spaces=True)
+
+
+def _ang(m: re.Match) -> str:
+    """siunitx \\ang{d;m;s}: 11°, or ;;11 -> 11″."""
+    parts = [p.strip() for p in m.group(1).split(";")]
+    return "".join(f"{p}{u}" for p, u in zip(parts, "°′″", strict=False) if p)
+
+
+_ANG_RE = re.compile(r"\\ang\s*(?:\[[^\]]*\])?\s*\{([^{}]*)\}")
 
 
 def _xspace(text: str) -> str:
@@ -136,6 +146,8 @@ def latex_to_text(latex: str) -> str:
 
     if "\\xspace" in latex:
         latex = _xspace(latex)
+    if "\\ang" in latex:
+        latex = _ANG_RE.sub(_ang, latex)
     # Math is kept verbatim, so it need not go through pylatexenc's per-character tokenizer (its main
     # cost): each formula is swapped for a private-use character and put back afterwards.
     maths: list[str] = []

@@ -207,7 +207,7 @@ def process_paper(task: PaperTask) -> PaperResult:
         cap = _g(fig, "caption_text")
         if cap:
             caption_text.append({"paper_id": task.paper_id, "field": fld, "kind": "caption", "text": cap})
-        fig_rows = []
+        fig_rows, features = [], []
         for j, g in enumerate(graphics, 1):
             fid = f"{task.paper_id}/f{k}" if len(graphics) == 1 else f"{task.paper_id}/f{k}/{j}"
             row = _figure_row(task, fig, g, fid, primary, cats)
@@ -215,9 +215,11 @@ def process_paper(task: PaperTask) -> PaperResult:
                 res = _raster_cached(bundle, g, cache, task.limits, timings)
                 _apply_raster(row, res, fid)
                 n_images += row["image"] is not None
+                if row["image"] is not None and res.kind_features is not None:
+                    features.append(res.kind_features)
             fig_rows.append(row)
         t0 = cpu_clock()
-        kind = figure_kind_of(fig, [r["image"]["bytes"] for r in fig_rows if r["image"] is not None])
+        kind = figure_kind_of(fig, features)
         timings["kind"] += cpu_clock() - t0
         for row in fig_rows:
             row["figure_kind"] = kind
@@ -236,22 +238,17 @@ def process_paper(task: PaperTask) -> PaperResult:
     return done(paper, rows, caption_text + paragraphs)
 
 
-def figure_kind_of(fig: Any, images: list[bytes]) -> str:
+def figure_kind_of(fig: Any, feats: list) -> str:
     """The figure's kind: the source's rule when it decides (TikZ, a bare tabular), else the model over the
-    rendered images and source cues (pipeline/extract/kind_image.py), else the source-only label."""
+    rendered images' features (computed by the rasteriser) and source cues (pipeline/extract/kind_image.py),
+    else the source-only label."""
     if _g(fig, "kind_rule"):
         return _g(fig, "kind_rule")
     import numpy as np
 
     from pipeline.extract.kind import caption_cue
-    from pipeline.extract.kind_image import IMAGE_FEATURES, image_features, predict, source_features
+    from pipeline.extract.kind_image import IMAGE_FEATURES, predict, source_features
 
-    feats = []
-    for png in images:
-        try:
-            feats.append(image_features(png))
-        except Exception:  # noqa: BLE001 - a stored image that does not decode leaves the source label
-            continue
     graphics = _g(fig, "graphics") or []
     src = source_features([_g(g, "format") for g in graphics if _g(g, "status") == "ok"], _g(fig, "has_tabular", False),
                           len(graphics), caption_cue(_g(fig, "caption_text")))

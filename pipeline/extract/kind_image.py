@@ -1,6 +1,6 @@
 """figure_kind from the rendered picture as well as the source: a small linear model over image statistics.
 
-Features of a figure (the mean over its stored images, each looked at as a 192 px grayscale/colour copy):
+Features of a figure (the mean over its stored images, each looked at as a ~128 px copy):
 how much of it is white, ink and mid-tone; colour saturation and the number of distinct colours; grey-level
 entropy; edge density and how smooth its non-white regions are; the share of rows and columns crossed by
 long straight lines (plot axes and grids, table rules, box edges) and whether there is an axis-like pair
@@ -28,18 +28,23 @@ IMAGE_FEATURES = ("white", "ink", "midtone", "saturation", "saturated", "colours
                   "bottom_band", *(f"grid{i}" for i in range(16)))
 SOURCE_FEATURES = ("raster", "tabular", "n_graphics", "cue_plot", "cue_diagram", "cue_photo", "cue_table")
 FEATURES = IMAGE_FEATURES + SOURCE_FEATURES
-SIDE = 192
+SIDE = 128
 
 
-def image_features(png: bytes) -> np.ndarray:
-    """The IMAGE_FEATURES of one stored image (PNG bytes)."""
+def png_features(png: bytes) -> np.ndarray:
+    """The IMAGE_FEATURES of a stored image (PNG bytes)."""
     from PIL import Image
 
     with Image.open(io.BytesIO(png)) as im:
-        im = im.convert("RGB")
-        w, h = im.size
-        im.thumbnail((SIDE, SIDE))
-        rgb = np.asarray(im, dtype=np.float32) / 255.0
+        return image_features(im)
+
+
+def image_features(im) -> np.ndarray:
+    """The IMAGE_FEATURES of a PIL image (the rasteriser calls this before encoding, so no decode is paid)."""
+    w, h = im.size
+    factor = max(1, max(w, h) // SIDE)
+    small = (im.reduce(factor) if factor > 1 else im).convert("RGB")  # box reduce: cheap, good enough here
+    rgb = np.asarray(small, dtype=np.float32) / 255.0
     gray = rgb.mean(axis=2)
     white = gray > 0.94
     ink = gray < 0.35
@@ -48,7 +53,7 @@ def image_features(png: bytes) -> np.ndarray:
     nonwhite = ~white
     q = (rgb * 15).astype(np.uint8)
     codes = (q[..., 0].astype(np.int32) << 8) | (q[..., 1].astype(np.int32) << 4) | q[..., 2]
-    n_colours = len(np.unique(codes))
+    n_colours = int(np.count_nonzero(np.bincount(codes.ravel(), minlength=4096)))
     hist = np.bincount((gray * 31).astype(np.int32).ravel(), minlength=32) / gray.size
     entropy = float(-(hist[hist > 0] * np.log2(hist[hist > 0])).sum())
     gx, gy = np.abs(np.diff(gray, axis=1)), np.abs(np.diff(gray, axis=0))

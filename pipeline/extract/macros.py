@@ -42,7 +42,7 @@ _FIGURE_CUE_RE = re.compile(
 
 _NEWCOMMAND_RE = re.compile(
     r"\\(newcommand|renewcommand|providecommand|DeclareRobustCommand|newrobustcmd|renewrobustcmd"
-    r"|DeclareMathOperator)\*?"
+    r"|DeclareMathOperator|DeclareSIUnit)\*?"
 )
 _DEF_RE = re.compile(r"\\(?:long\s*\\|global\s*\\|protected\s*\\)*(g|e|x)?def\s*\\([a-zA-Z@]+|[^a-zA-Z@\s])")
 _LET_RE = re.compile(r"\\(?:global\s*\\)?let\s*\\([a-zA-Z@]+)\s*=?\s*(\\(?:[a-zA-Z@]+|.))")

@@ -97,8 +97,9 @@ def analyse_latex(bundle: Any, paper_id: str, *, with_paragraphs: bool = True) -
     ctx = scan_context(text, body_start)
     index = GraphicsIndex(files)
     raw = find_figures(text, body_start, body_end)
+    kinds = _section_kinds(ctx, table) if raw else {}
     for k, rf in enumerate(raw, start=1):
-        result.figures.append(_record(k, rf, text, ctx, table, index, doc.root))
+        result.figures.append(_record(k, rf, text, ctx, table, index, doc.root, kinds))
 
     result.title = _title(text, table)
     abstract = _ABSTRACT_RE.search(text, body_start, body_end) or _ABSTRACT_RE.search(text, 0, body_end)
@@ -111,15 +112,31 @@ def analyse_latex(bundle: Any, paper_id: str, *, with_paragraphs: bool = True) -
 
 def caption_text(latex: str, table: MacroTable) -> str:
     """Plain text of a caption or title: user macros expanded in the text, math kept exactly as written
-    (a macro that expands to \\ensuremath{X} outside math gives $X$)."""
-    parts, pos = [], 0
-    for m in _MATH_SPAN_RE.finditer(latex):
-        parts += [expand_macros(latex[pos:m.start()], table), m.group(0)]
-        pos = m.end()
-    parts.append(expand_macros(latex[pos:], table))
-    return latex_to_text("".join(parts))
+    (a macro that expands to \\ensuremath{X} outside math gives $X$, X as written). Macros are expanded one
+    level at a time so that what a level puts into math is not expanded further."""
+    for _ in range(12):
+        parts, pos = [], 0
+        for a, b in _math_spans(latex):
+            parts += [expand_macros(latex[pos:a], table, max_depth=1), latex[a:b]]
+            pos = b
+        parts.append(expand_macros(latex[pos:], table, max_depth=1))
+        new = "".join(parts)
+        if new == latex:
+            break
+        latex = new
+    return latex_to_text(latex)
 
 
+def _math_spans(latex: str) -> list[tuple[int, int]]:
+    spans = [(m.start(), m.end()) for m in _MATH_SPAN_RE.finditer(latex)]
+    for m in _ENSUREMATH_RE.finditer(latex):
+        g = read_group(latex, m.end())
+        if g is not None and not any(a <= m.start() < b for a, b in spans):
+            spans.append((m.start(), g[1]))
+    return sorted(spans)
+
+
+_ENSUREMATH_RE = re.compile(r"\\ensuremath(?![a-zA-Z])")
 _MATH_SPAN_RE = re.compile(r"\$\$.+?\$\$|(?<!\\)\$(?:[^$\\]|\\.)+\$|\\\(.+?\\\)", re.DOTALL)
 _LABEL_RE = re.compile(r"\\label\s*\{([^{}]*)\}")
 
@@ -141,8 +158,24 @@ def _macro_label(region: str, table: MacroTable, rf: RawFigure) -> str | None:
     return None
 
 
+def _section_kinds(ctx: DocContext, table: MacroTable) -> dict[int, str]:
+    """Kind of every top-level section (by position). A title with no keyword takes its place in the paper's
+    arc: after the introduction and before any experiments or results it describes the work (method); after
+    the experiments or results and before the discussion or conclusion, it reports results."""
+    tops = [s for s in ctx.sections if s.level in ("chapter", "section")]
+    kinds = [section_kind(caption_text(s.title_latex, table), ctx.in_appendix(s.pos)) for s in tops]
+    seen: set[str] = set()
+    out = {}
+    for s, kind in zip(tops, kinds, strict=True):
+        if kind == "other" and seen & {"introduction", "related"} and not seen & {"discussion", "conclusion"}:
+            kind = "results" if seen & {"experiments", "results"} else "method"
+        seen.add(kind)
+        out[s.pos] = kind
+    return out
+
+
 def _record(k: int, rf: RawFigure, text: str, ctx: DocContext, table: MacroTable, index: GraphicsIndex,
-            root: str) -> FigureRecord:
+            root: str, kinds: dict[int, str]) -> FigureRecord:
     sec = ctx.section_at(rf.start)
     sec_title = caption_text(sec.title_latex, table) if sec else None
     label = rf.label if rf.label is not None else _macro_label(text[rf.start:rf.end], table, rf)
@@ -151,7 +184,7 @@ def _record(k: int, rf: RawFigure, text: str, ctx: DocContext, table: MacroTable
         short_caption_latex=rf.short_caption_latex,
         caption_text=caption_text(rf.caption_latex, table) if rf.caption_latex else None,
         section_title=sec_title or None,
-        section_kind=section_kind(sec_title, ctx.in_appendix(rf.start)),
+        section_kind="appendix" if ctx.in_appendix(rf.start) else kinds.get(sec.pos, "other") if sec else "other",
         warnings=list(rf.warnings), start=rf.start, end=rf.end,
     )
     sub_text = [caption_text(s.caption_latex, table) if s.caption_latex else None

@@ -26,6 +26,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageOps
 
@@ -50,7 +51,8 @@ class RasterResult:
     status: str  # ok | error | unsupported
     reason: str | None
     render_s: float = 0.0  # decoding / rendering CPU seconds (incl. Ghostscript / poppler)
-    encode_s: float = 0.0  # resizing + PNG encoding CPU seconds
+    encode_s: float = 0.0  # resizing + PNG encoding (+ the kind features of the final image) CPU seconds
+    kind_features: Any = None  # pipeline.extract.kind_image features of the stored image (numpy array)
 
 
 def cpu_clock() -> float:
@@ -173,9 +175,13 @@ def _finish(im: Image.Image, max_side: int, *, upscale: bool = False) -> Image.I
 
 
 def _result(im: Image.Image, fmt: str, render_s: float, max_side: int, t0: float) -> RasterResult:
+    from pipeline.extract.kind_image import image_features
+
     im = _finish(im, max_side)
     png = _encode(im)
-    return RasterResult(png, im.width, im.height, fmt, "ok", None, render_s, cpu_clock() - t0)
+    features = image_features(im)  # counted with encoding: both work on the final image
+    return RasterResult(png, im.width, im.height, fmt, "ok", None, render_s, cpu_clock() - t0,
+                        kind_features=features)
 
 
 def _rasterize_pillow(data: bytes, fmt: str, max_side: int, limits: Limits) -> RasterResult:
@@ -210,7 +216,11 @@ def _rasterize_pillow(data: bytes, fmt: str, max_side: int, limits: Limits) -> R
     t1 = cpu_clock()
     # An 8-bit RGB/L PNG that already fits is stored as it came: no re-encode (the cheapest path).
     if decoded_fmt == "png" and im.mode in ("RGB", "L") and max(im.size) <= max_side and "transparency" not in im.info:
-        return RasterResult(data, im.width, im.height, "png", "ok", None, render_s, cpu_clock() - t1)
+        from pipeline.extract.kind_image import image_features
+
+        features = image_features(im)
+        return RasterResult(data, im.width, im.height, "png", "ok", None, render_s, cpu_clock() - t1,
+                            kind_features=features)
     return _result(im, decoded_fmt, render_s, max_side, t1)
 
 
