@@ -60,7 +60,7 @@ def resolve_preset(kind: str, preset: str, device: str) -> str:
         name = training.default_preset(kind, device) if preset == "auto" else preset
         return training.check_choice(f"{kind} preset", name, ["auto", *presets])
     except ValueError as exc:
-        raise dg.Failure(str(exc)) from None
+        raise dg.Failure(str(exc), allow_retries=False) from None
 
 
 def production_run_config(device: str, assets: tuple[str, ...]) -> dict:
@@ -121,7 +121,7 @@ def _train_image_model(context: dg.AssetExecutionContext, kind: str, config: Ima
         shard_dir = fetch_category_shard(store, category)
         shard = load_shard(shard_dir)
     except (UserError, ShardError) as exc:
-        raise dg.Failure(str(exc)) from None
+        raise dg.Failure(str(exc), allow_retries=False) from None
     if len(shard) < 8:
         raise dg.Failure(f"{category}: only {len(shard)} images in the shard; too few to train a {kind}")
     module = gan if kind == "gan" else vae
@@ -135,7 +135,7 @@ def _train_image_model(context: dg.AssetExecutionContext, kind: str, config: Ima
     if config.label_column is not None:
         if not 0 <= config.label_column < labels.shape[1]:
             raise dg.Failure(f"label_column {config.label_column} out of range: the shard's label columns are "
-                             + ", ".join(f"{i} ({c})" for i, c in enumerate(shard.columns)))
+                             + ", ".join(f"{i} ({c})" for i, c in enumerate(shard.columns)), allow_retries=False)
         labels, names = labels[:, [config.label_column]], [names[config.label_column]]
     train_idx, hold_idx = split_indices(len(shard), config.holdout_fraction, seed=config.seed)
     out, prefix = _model_dir(lake, kind, category, config.fresh)
@@ -214,7 +214,7 @@ def text_lstm(context: dg.AssetExecutionContext, config: TextModelConfig, lake: 
     try:
         corpus = fetch_field_corpus(store, fld)
     except UserError as exc:
-        raise dg.Failure(str(exc)) from None
+        raise dg.Failure(str(exc), allow_retries=False) from None
     train_txt, valid_txt = corpus / "train.txt", corpus / "valid.txt"
     if train_txt.stat().st_size == 0:
         raise dg.Failure(f"{fld}: the corpus is empty; extract chunks with {fld} papers, then materialise "

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 SUPERUSER = "dagster"
 START_TIMEOUT_S = 30
 # Durability is pointless for a test cluster; these make initdb and every commit much cheaper.
@@ -197,3 +199,17 @@ class PgServer:
                 return cur.fetchall()
         finally:
             conn.close()
+
+
+@pytest.fixture(scope="module")
+def pg():
+    """A PostgreSQL server for the module (`pytest_plugins = ["pgserver"]`); skips with the reason when the
+    Debian package is missing."""
+    try:
+        server = PgServer.start()
+    except PgUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -335,7 +335,7 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
 
 @pytest.mark.parametrize("asset, job, partition, bad, allowed", [
     ("figure_gan", "category_training_job", None, {"preset": "gpu-12"}, "cpu-small, cpu-64, gpu-64, gpu-128"),
-    ("text_lstm", "field_training_job", "cs", {"preset": "arxiv"}, "arxiv-cpu, ptb-small, ptb-large, arxiv-gpu"),
+    ("text_lstm", "field_training_job", "cs", {"preset": "arxiv"}, "ptb-small, ptb-large, arxiv-cpu, arxiv-gpu"),
     ("figure_gan", "category_training_job", None, {"preset": "tiny", "label_column": 5}, "0 (figure_kind), 1"),
 ])
 def test_mistyped_names_in_run_config_fail_with_the_choices(pipeline, extracted, asset, job, partition, bad, allowed):

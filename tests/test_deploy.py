@@ -28,6 +28,8 @@ from assets.sensors import new_chunks_sensor
 from assets.sources import arxiv_manifest, source_chunk
 from pipeline.source.manifest import MANIFEST_KEY, ManifestEntry, render_manifest
 
+pytest_plugins = ["pgserver"]
+
 REPO = Path(__file__).resolve().parents[1]
 DAGSTER = Path(sys.executable).with_name("dagster")
 COMPOSE_SECRETS = ("POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD")
@@ -255,20 +257,6 @@ def test_cpu_steps_get_no_gpu(helm_values, k8s_defs):
 
 
 # --- a real PostgreSQL server ---------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def pg():
-    from pgserver import PgServer, PgUnavailable
-
-    try:
-        server = PgServer.start()
-    except PgUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        server.stop()
-
 
 def _instance(home: Path, storage: dict) -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)

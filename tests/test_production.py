@@ -25,26 +25,12 @@ from oai_server import OAIServer
 
 from pipeline.dataset.lake import Lake
 
-pytest_plugins = ["s3server"]
+pytest_plugins = ["s3server", "pgserver"]
 
 REPO = Path(__file__).resolve().parents[1]
 DAGSTER = Path(sys.executable).with_name("dagster")
 DAYS = ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
 TINY_IMAGE = {"preset": "tiny", "minutes": None, "steps": 3, "evaluate": False}
-
-
-@pytest.fixture(scope="module")
-def pg():
-    from pgserver import PgServer, PgUnavailable
-
-    try:
-        server = PgServer.start()
-    except PgUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Cluster:

@@ -302,19 +302,11 @@ _GLYPH_CHARS = 300  # a drawing whose source is shorter than this, beside image 
 _EQUATION_RE = re.compile(r"\\begin\s*\{(equation\*?|align\*?|gather\*?|multline\*?|eqnarray\*?)\}")
 
 
-def _label_free_spans(text: str, a: int, b: int) -> list[tuple[int, int]]:
-    """Equations inside a figure: their labels are not the figure's."""
+def _env_spans(rx: re.Pattern, text: str, a: int, b: int) -> list[tuple[int, int]]:
+    """Spans of the environments `rx` finds in text[a:b]: non-figure floats nested in a figure (an
+    `algorithm[H]` boxed by `figure`), equations; their captions and labels are not the figure's."""
     spans = []
-    for m in _EQUATION_RE.finditer(text, a, b):
-        end = find_env_end(text, m.group(1), m.end())
-        spans.append((m.start(), min(end[1], b) if end else b))
-    return spans
-
-
-def _foreign_floats(text: str, a: int, b: int) -> list[tuple[int, int]]:
-    """Spans of non-figure floats nested in a figure (`algorithm[H]` inside `figure` to box it)."""
-    spans = []
-    for m in _FOREIGN_FLOAT_RE.finditer(text, a, b):
+    for m in rx.finditer(text, a, b):
         end = find_env_end(text, m.group(1), m.end())
         spans.append((m.start(), min(end[1], b) if end else b))
     return spans
@@ -335,8 +327,8 @@ def _fill(fig: RawFigure, text: str, a: int, b: int) -> None:
     skip_until = a  # graphics inside a caption argument are not the figure's graphics
     drawing_until = a  # inside an outer drawing environment
     main_caps: list[tuple[str, str | None, bool, int, int]] = []  # long, short, starred, start, end
-    foreign = _foreign_floats(text, a, b)
-    maths = _label_free_spans(text, a, b)
+    foreign = _env_spans(_FOREIGN_FLOAT_RE, text, a, b)
+    maths = _env_spans(_EQUATION_RE, text, a, b)
     glyphs: set[int] = set()  # small inline drawings (legend swatches), dropped when the figure has pictures
     for m in _TOKEN_RE.finditer(text, a, b):
         p = m.start()
