@@ -38,7 +38,6 @@ def examples() -> list[dict]:
     """One example per matched, unambiguous truth figure: features, truth kind, old label, paper."""
     from pipeline.extract.bundle import read_bundle
     from pipeline.extract.chunk import PaperTask, process_paper
-    from pipeline.extract.kind import caption_cue
     from pipeline.extract.kind_image import png_features, source_features
     from pipeline.extract.paper import analyse_latex
     from pipeline.source.chunk import iter_chunk
@@ -64,8 +63,9 @@ def examples() -> list[dict]:
                 if t["ambiguous"].strip() or rec.kind_rule or not images:
                     continue
                 img = np.mean([png_features(p) for p in images], axis=0)
-                src = source_features([g.format for g in rec.graphics if g.status == "ok"], rec.has_tabular,
-                                      len(rec.graphics), caption_cue(rec.caption_text))
+                ok = [g for g in rec.graphics if g.status == "ok"]
+                src = source_features([g.format for g in ok], rec.has_tabular, len(rec.graphics), rec.caption_text,
+                                      [g.path or "" for g in ok])
                 out.append({"paper": paper, "x": np.concatenate([img, src]), "y": t["figure_kind"],
                             "old": rec.figure_kind})
             print(f"{paper}: {len(out)} examples so far", flush=True)

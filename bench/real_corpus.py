@@ -12,7 +12,7 @@ aligns the extracted figure environments with the truth rows of each paper, and 
 - caption text: the plain text, whitespace collapsed;
 - rendered image: every graphic the truth resolves to a file got a stored image;
 - figure_kind and section_kind: accuracy with confusion matrices (rows marked ambiguous in the truth are
-  left out of figure_kind);
+  left out of figure_kind); figure_kind also on the papers the kind model was not fitted on;
 - papers/s: wall clock of process_paper over the corpus on one core, images included.
 
     .venv/bin/python bench/real_corpus.py [--papers cs-01,phys-03] [--show-misses]
@@ -237,6 +237,11 @@ def main() -> None:
     res["totals"]["seconds"] = round(seconds, 1)
     res["totals"]["papers_per_s"] = round(len(truth) / seconds, 2)
     res["totals"]["cpu_seconds_by_stage"] = run_extraction.stages
+    from fit_kind import held_out  # the papers the kind model was not fitted on (bench/fit_kind.py)
+
+    ok = sum(p.get("figure_kind_ok", 0) for k, p in res["per_paper"].items() if held_out(k))
+    total = sum(p.get("figure_kind_total", 0) for k, p in res["per_paper"].items() if held_out(k))
+    res["totals"]["figure_kind_unseen_papers"] = round(ok / total, 4) if total else None
     for paper, p in res["per_paper"].items():
         parts = [f"{p['matched']}/{p['truth']} envs ({p['extracted']} extracted)"]
         for k in ("resolved", "caption_src", "caption_text", "figure_kind", "section_kind"):

@@ -246,12 +246,12 @@ def figure_kind_of(fig: Any, feats: list) -> str:
         return _g(fig, "kind_rule")
     import numpy as np
 
-    from pipeline.extract.kind import caption_cue
     from pipeline.extract.kind_image import IMAGE_FEATURES, predict, source_features
 
     graphics = _g(fig, "graphics") or []
-    src = source_features([_g(g, "format") for g in graphics if _g(g, "status") == "ok"], _g(fig, "has_tabular", False),
-                          len(graphics), caption_cue(_g(fig, "caption_text")))
+    ok = [g for g in graphics if _g(g, "status") == "ok"]
+    src = source_features([_g(g, "format") for g in ok], _g(fig, "has_tabular", False), len(graphics),
+                          _g(fig, "caption_text"), [_g(g, "path") or "" for g in ok])
     img = np.mean(feats, axis=0) if feats else np.full(len(IMAGE_FEATURES), np.nan)
     kind = predict(np.concatenate([img, src])) if feats else None
     return kind or _g(fig, "figure_kind")

@@ -64,6 +64,11 @@ def source_kind(n_drawings: int, n_files: int, has_tabular: bool = False, uses_p
     return None
 
 
+def cue_counts(text: str) -> dict[str, int]:
+    """How many words of each kind group (plot, diagram, photo, table) the text has."""
+    return {k: len(rx.findall(text)) for k, rx in _WORD_RES.items()}
+
+
 def caption_cue(caption_text: str | None) -> str | None:
     """The kind word (plot, diagram, photo, table groups) that comes first in the caption, if any."""
     return _first_cue(caption_text or "", {"plot", "diagram", "photo", "table"})

@@ -5,8 +5,8 @@ how much of it is white, ink and mid-tone; colour saturation and the number of d
 entropy; edge density and how smooth its non-white regions are; the share of rows and columns crossed by
 long straight lines (plot axes and grids, table rules, box edges) and whether there is an axis-like pair
 (a long vertical line on the left and a long horizontal one at the bottom); the aspect ratio. Source cues
-beside them: raster or vector file, a tabular in the float, the number of graphics, and which kind word
-(if any) comes first in the caption.
+beside them: raster or vector file, a tabular in the float, the number of graphics, which kind word (if any)
+comes first in the caption, how many of each kind the caption has, and kind words in the graphics' file names.
 
 Rules come first, where the source says it all: a figure drawn only in TikZ/PGF is `tikz`; a float with a
 tabular and no picture is `table`. Everything else goes to the model: multinomial logistic regression
@@ -26,7 +26,8 @@ MODEL_FILE = Path(__file__).with_name("kind_model.json")
 IMAGE_FEATURES = ("white", "ink", "midtone", "saturation", "saturated", "colours", "entropy", "edges", "smooth",
                   "hlines", "vlines", "axes", "aspect", "orient_h", "orient_v", "orient_diag", "left_band",
                   "bottom_band", *(f"grid{i}" for i in range(16)))
-SOURCE_FEATURES = ("raster", "tabular", "n_graphics", "cue_plot", "cue_diagram", "cue_photo", "cue_table")
+SOURCE_FEATURES = ("raster", "tabular", "n_graphics", "cue_plot", "cue_diagram", "cue_photo", "cue_table",
+                   "words_plot", "words_diagram", "words_photo", "name_plot", "name_diagram", "name_photo")
 FEATURES = IMAGE_FEATURES + SOURCE_FEATURES
 SIDE = 128
 
@@ -89,10 +90,21 @@ def image_features(im) -> np.ndarray:
     ], dtype=np.float64)
 
 
-def source_features(formats: list[str | None], has_tabular: bool, n_graphics: int, cue: str | None) -> np.ndarray:
+def source_features(formats: list[str | None], has_tabular: bool, n_graphics: int, caption: str | None,
+                    names: list[str]) -> np.ndarray:
+    """Source cues: raster share, a tabular, how many graphics, the caption's first kind word, how many words of
+    each kind the caption has, and kind words in the graphics' file names (results_loss.pdf, overview.png)."""
+    from pipeline.extract.kind import caption_cue, cue_counts
+
     raster = sum(1 for f in formats if f in ("png", "jpg", "gif", "tiff", "bmp", "webp")) / max(len(formats), 1)
+    cue = caption_cue(caption)
+    words = cue_counts(caption or "")
+    stems = " ".join(n.rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("_", " ").replace("-", " ") for n in names)
+    in_names = cue_counts(stems)
     return np.array([raster, float(has_tabular), min(n_graphics, 8) / 8.0,
-                     *(float(cue == k) for k in ("plot", "diagram", "photo", "table"))], dtype=np.float64)
+                     *(float(cue == k) for k in ("plot", "diagram", "photo", "table")),
+                     *(min(words[k], 3) / 3.0 for k in ("plot", "diagram", "photo")),
+                     *(float(in_names[k] > 0) for k in ("plot", "diagram", "photo"))], dtype=np.float64)
 
 
 @lru_cache(maxsize=1)
