@@ -74,7 +74,7 @@ class CorpusConfig(dg.Config):
 def field_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lake: DataLake) -> dg.MaterializeResult:
     """Plain-text corpus of one field on the lake (train / valid lines, split by paper) for the LSTM; one
     part per chunk, so a new chunk adds only its own text."""
-    from pipeline.dataset.corpus import fetch_field_corpus, update_field_corpus
+    from pipeline.dataset.corpus import corpus_sample, update_field_corpus
     from pipeline.errors import UserError
 
     fld = context.partition_key
@@ -87,8 +87,7 @@ def field_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lake: 
     if s.train_lines == 0:
         context.log.warning(f"{fld}: no text rows yet (extract chunks first)")
     else:
-        with open(fetch_field_corpus(store, fld) / "train.txt", encoding="utf-8") as fh:
-            sample = [{"line": line.strip()} for _, line in zip(range(3), fh, strict=False)]
+        sample = [{"line": line} for line in corpus_sample(store, fld, 3)]
     return dg.MaterializeResult(metadata={
         "index": dg.MetadataValue.path(s.index), "papers": s.papers, "train_lines": s.train_lines,
         "valid_lines": s.valid_lines, "train_chars": s.train_chars, "valid_chars": s.valid_chars,

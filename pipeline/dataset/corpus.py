@@ -143,6 +143,23 @@ def update_field_corpus(
     return s
 
 
+def corpus_sample(lake: Lake | str | Path, field_name: str, n: int = 3) -> list[str]:
+    """The first n training lines (from the first parts only: a preview, not a download of the corpus)."""
+    lake = as_lake(lake)
+    index = lake.read_json(index_key(field_name)) or {}
+    lines: list[str] = []
+    for chunk in sorted(index.get("parts", {})):
+        part = index["parts"][chunk]
+        if not part.get("train_lines"):
+            continue
+        table = pq.read_table(lake.fetch(part["key"] + ".parquet"))
+        lines += [t for sp, t in zip(table.column("split").to_pylist(), table.column("text").to_pylist(), strict=True)
+                  if sp == "train"][: n - len(lines)]
+        if len(lines) >= n:
+            break
+    return lines
+
+
 def fetch_field_corpus(lake: Lake | str | Path, field_name: str, dest: str | Path | None = None) -> Path:
     """A local folder with the field's train.txt and valid.txt (see module doc)."""
     lake = as_lake(lake)
