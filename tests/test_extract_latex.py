@@ -621,3 +621,39 @@ def test_inkscape_pdf_tex_uses_the_pdf_and_standalone_is_tikz():
     a = analyse(files)
     assert [(g.status, g.path, g.format) for f in a.figures for g in f.graphics] == [
         ("ok", "figs/sketch.pdf", "pdf"), ("tikz", "figs/tree.tex", "tikz")]
+
+
+def test_main_file_is_the_document_that_uses_the_bundle():
+    """The issue's book: book/main.tex (\\documentclass, \\begin{document}) is \\input by wrappers without a
+    \\documentclass, one per paper size, beside a small stand-alone exercise sheet at the root. The depth and
+    size rules alone picked the sheet; the book uses the bundle's chapters and figures."""
+    from pipeline.extract.mainfile import find_main_tex
+
+    files = {
+        "book/main.tex": (b"\\documentclass{book}\\begin{document}\\input{ch1}\\input{ch2}\\end{document}"),
+        "book/ch1.tex": b"\\chapter{A}\\begin{figure}\\includegraphics{fig1}\\caption{One.}\\end{figure}",
+        "book/ch2.tex": b"\\chapter{B}\\begin{figure}\\includegraphics{fig2}\\caption{Two.}\\end{figure}",
+        "book/fig1.pdf": b"%PDF-1.4", "book/fig2.pdf": b"%PDF-1.4",
+        "book-a4.tex": b"\\PassOptionsToClass{a4paper}{book}\\input{book/main}",
+        "book-letter.tex": b"\\PassOptionsToClass{letterpaper}{book}\\input{book/main}",
+        "solutions.tex": b"\\documentclass{article}\\begin{document}" + b"Exercise solutions. " * 400
+                         + b"\\end{document}",
+    }
+    assert find_main_tex(files).path == "book/main.tex"
+
+
+def test_caption_words_in_text_style_commands_and_math_macros_survive():
+    """The issue's captions: words in \\texttt/\\textsf (also through user macros) are kept; a macro that
+    expands to \\ensuremath gives math kept as written; math is never macro-expanded."""
+    from pipeline.extract.macros import collect_macros
+    from pipeline.extract.paper import caption_text
+
+    table = collect_macros("\\newcommand{\\tool}[1]{\\textsf{#1}}\\newcommand{\\mission}{\\tool{Gaia}}"
+                           "\\newcommand{\\mom}{\\ensuremath{\\psi\\,p}\\xspace}\\newcommand{\\R}{\\mathbb{R}}"
+                           "\\newacronym{sdm}{SDM}{signal detection model}")
+    assert caption_text("using \\texttt{plot}.", table) == "using plot."
+    assert caption_text("star \\texttt{KIC 1234}", table) == "star KIC 1234"
+    assert caption_text("C\\texttt{++} code", table) == "C++ code"
+    assert caption_text("The \\mission\\ data", table) == "The Gaia data"
+    assert caption_text("The \\mom distribution", table) == "The $\\psi\\,p$ distribution"
+    assert caption_text("on $\\R^n$ with the \\gls{sdm}", table) == "on $\\R^n$ with the SDM"
