@@ -38,14 +38,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and write the papers, figures and text tables under DATA_ROOT, hive-partitioned and atomically.\n"
         "Re-running a chunk replaces its output.",
         epilog=example("arxiv-forge extract-chunk var/sample/src/arXiv_src_2301_001.tar --out var/data --workers 2\n"
-                       "arxiv-forge extract-chunk CHUNK.tar --out var/data --metadata var/metadata/metadata.parquet"),
+                       "arxiv-forge extract-chunk CHUNK.tar --out var/data --metadata var/data   # the lake's metadata\n"
+                       "arxiv-forge extract-chunk CHUNK.tar --out var/data --metadata var/harvest/2024-01-01/metadata.parquet"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.add_argument("tar", metavar="TAR", help="a chunk tar, e.g. arXiv_src_2301_001.tar")
     c.add_argument("--out", required=True, metavar="DATA_ROOT", help="data root: a folder or s3://bucket/prefix")
     c.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
     c.add_argument("--metadata", metavar="PATH",
-                   help="metadata.parquet (arxiv-forge harvest) or OAI-PMH XML files/folder: titles, abstracts, categories")
+                   help="a data root with metadata/ (only the chunk's month is read), a metadata.parquet (arxiv-forge "
+                        "harvest), or OAI-PMH XML files/folder: titles, abstracts, categories")
     c.add_argument("--max-side", type=int, default=512, help="long side of stored images (default 512)")
     c.add_argument("--paper-timeout", type=float, default=120, help="seconds per paper before it is killed")
     c.add_argument("--json", action="store_true", help="print the summary as JSON")
