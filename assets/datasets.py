@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.metadata_values import md_image_bytes, md_table
+from assets.metadata_values import md_image, md_table
 from assets.partitions import category_partitions, field_partitions
 from assets.resources import DataLake
 
@@ -54,9 +54,11 @@ def category_figures(context: dg.AssetExecutionContext, config: ShardConfig, lak
     for col, counts in s.class_counts.items():
         meta[f"{col}_counts"] = dg.MetadataValue.md(md_table([{col: k, "images": v} for k, v in counts.items()]))
     if s.images:
-        grid = grid_png(preview_images(store, category, 64))
-        store.write_bytes(f"shards/{category}/preview.png", grid)
-        meta["preview"] = md_image_bytes(grid, f"{category} training images")
+        from models.images import save_grid
+
+        path = save_grid(preview_images(store, category, 64), store.scratch("previews") / f"{category}.png", nrow=8)
+        store.upload(path, f"shards/{category}/preview.png")
+        meta["preview"] = md_image(path, f"{category} training images")
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -94,24 +96,3 @@ def field_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lake: 
         "parts": s.parts, "parts_built": s.parts_built, "parts_reused": s.parts_reused,
         "by_kind": dg.MetadataValue.json(s.by_kind), "sample": dg.MetadataValue.md(md_table(sample, 200)),
     })
-
-
-def grid_png(images, cols: int = 8) -> bytes:
-    """A PNG grid of N x C x H x W uint8 images (what the models will see)."""
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    k, c, h, w = images.shape
-    rows = (k + cols - 1) // cols
-    canvas = np.full((rows * (h + 2), cols * (w + 2), 3), 255, np.uint8)
-    for i in range(k):
-        img = images[i].transpose(1, 2, 0)
-        if c == 1:
-            img = np.repeat(img, 3, axis=2)
-        r, q = divmod(i, cols)
-        canvas[r * (h + 2): r * (h + 2) + h, q * (w + 2): q * (w + 2) + w] = img
-    buf = io.BytesIO()
-    Image.fromarray(canvas).save(buf, format="PNG")
-    return buf.getvalue()

@@ -23,9 +23,6 @@ def md_table(rows: list[dict], max_cell: int = 80) -> str:
 
 
 def md_image(path: str | Path, alt: str = "image") -> dg.MetadataValue:
-    """A PNG file shown inline in the UI (base64 in markdown: works without serving files)."""
-    return md_image_bytes(Path(path).read_bytes(), alt)
-
-
-def md_image_bytes(png: bytes, alt: str = "image") -> dg.MetadataValue:
-    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
+    """A PNG shown inline in the UI (base64 in markdown: works without serving files)."""
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{data})")

@@ -182,6 +182,7 @@ def test_category_shard_reads_only_its_category(pipeline, extracted):
     expected = read_figures(pipeline.data, category=cat, with_images_only=True, columns=["figure_id"]).num_rows
     assert images.shape == (expected, 3, 32, 32) and images.dtype == np.uint8
     assert meta["images"] == expected
+    assert "preview" in meta and (pipeline.data / "shards" / cat / "preview.png").is_file()  # the grid, on the lake
     # Run again with nothing new: every part is reused, no figures file is read.
     again = _meta(pipeline.run("category_dataset_job", cat, {"category_figures": {"config": {"resolution": 32}}}),
                   "category_figures")
