@@ -182,10 +182,16 @@ def compact_metadata(lake: Lake | str | Path, *, min_files: int = 2) -> int:
     return len(files)
 
 
-def read_metadata_file(path: str | Path | None, *, yymm: list[str] | None = None, include_deleted: bool = False,
-                       table: pa.Table | None = None) -> pa.Table:
-    """A standalone metadata file written by `write_metadata_file` (or an in-memory `table`), optionally only
-    the ids of the given months."""
-    d = ds.dataset(table) if table is not None else ds.dataset(str(path), schema=METADATA_SCHEMA, format="parquet")
+def read_metadata_file(path: str | Path, *, yymm: list[str] | None = None, include_deleted: bool = False) -> pa.Table:
+    """A standalone metadata file written by `write_metadata_file`, optionally only the ids of the given months."""
+    return _select(ds.dataset(str(path), schema=METADATA_SCHEMA, format="parquet"), yymm, include_deleted)
+
+
+def select_months(table: pa.Table, yymm: list[str] | None, *, include_deleted: bool = False) -> pa.Table:
+    """Rows of an in-memory metadata table for the given months (all when None), tombstones left out."""
+    return _select(ds.dataset(table), yymm, include_deleted)
+
+
+def _select(d: ds.Dataset, yymm: list[str] | None, include_deleted: bool) -> pa.Table:
     out = d.to_table(filter=_month_filter(yymm) if yymm else None)
     return out if include_deleted else out.filter(pc.invert(out["deleted"]))

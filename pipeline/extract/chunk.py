@@ -347,10 +347,10 @@ def load_metadata_for_chunk(source: str | Path | Lake, yymm: list[str] | None = 
         elif p.suffix.lower() == ".parquet" or (p / "metadata.parquet").is_file():
             table = read_metadata_file(p if p.is_file() else p / "metadata.parquet", yymm=yymm)
         else:
-            from pipeline.dataset.metadata import latest_per_id
+            from pipeline.dataset.metadata import latest_per_id, select_months
 
             records, _ = records_from_xml([p])
-            table = read_metadata_file(None, yymm=yymm, table=latest_per_id(records))
+            table = select_months(latest_per_id(records), yymm)
     return {row["id"]: row for row in table.to_pylist()}
 
 
