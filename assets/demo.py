@@ -236,7 +236,8 @@ def run_demo(opts: DemoOptions) -> DemoReport:
         for p in parts:
             prefix = f"models/{kind}/{p}"
             metrics = store.read_json(f"{prefix}/metrics.json", {})
-            report.models[f"{kind}[{p}]"] = {"dir": store.uri(prefix), **flat_numbers(metrics)}
+            report.models[f"{kind}[{p}]"] = {"dir": store.uri(prefix), **flat_numbers(metrics),
+                                             **({"kid_note": metrics["kid_note"]} if metrics.get("kid_note") else {})}
     report.stage_seconds["total"] = round(time.perf_counter() - t_all, 1)
     return report
 
@@ -255,6 +256,8 @@ def print_report(r: DemoReport) -> None:
                             "conditional_accuracy", "memorisation_rate", "heldout_bits_per_dim",
                             "valid_bpc", "valid_perplexity") if k in m]
         nums = ", ".join(f"{k} {m[k]:.4g}" if isinstance(m[k], float) else f"{k} {m[k]}" for k in keys)
+        if m.get("kid_note"):
+            nums += f", KID {m['kid_note']}"
         print(f"{name}: {nums}")
         for img in ("samples.png", "loss_curve.png"):
             if (Path(m["dir"]) / img).exists():

@@ -52,13 +52,20 @@ class TextModelConfig(dg.Config):
 
 def resolve_preset(kind: str, preset: str, device: str) -> str:
     """The preset a run uses (`auto` resolved for its device); a bad name fails the run with the choices."""
-    from models import gan, lstm, training, vae
+    from models.config import resolve_preset as resolve
 
-    presets = {"gan": gan.PRESETS, "vae": vae.PRESETS, "lstm": lstm.PRESETS}[kind]
     try:
-        training.pick_device(device)  # a bad or unavailable device fails here, with the choices
-        name = training.default_preset(kind, device) if preset == "auto" else preset
-        return training.check_choice(f"{kind} preset", name, ["auto", *presets])
+        return resolve(kind, preset, device)
+    except ValueError as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from None
+
+
+def build_config(kind: str, preset: str, device: str, **overrides):
+    """models.config.build (the rules the CLI and the benchmarks use too); a bad value fails without retry."""
+    from models.config import build
+
+    try:
+        return build(kind, preset, device, **overrides)
     except ValueError as exc:
         raise dg.Failure(str(exc), allow_retries=False) from None
 
@@ -125,12 +132,8 @@ def _train_image_model(context: dg.AssetExecutionContext, kind: str, config: Ima
     if len(shard) < 8:
         raise dg.Failure(f"{category}: only {len(shard)} images in the shard; too few to train a {kind}")
     module = gan if kind == "gan" else vae
-    overrides = {k: v for k, v in {"steps": config.steps, "batch_size": config.batch_size,
-                                   "checkpoint_every": config.checkpoint_every}.items() if v is not None}
-    cfg = {**module.PRESETS[preset], **overrides, "minutes": config.minutes, "seed": config.seed,
-           "device": compute.device}
-    if config.minutes is not None and config.steps is None:
-        cfg["steps"] = None  # the wall clock decides
+    cfg = build_config(kind, preset, compute.device, steps=config.steps, minutes=config.minutes,
+                       batch_size=config.batch_size, checkpoint_every=config.checkpoint_every, seed=config.seed)
     labels, names = shard.labels, shard.class_names
     if config.label_column is not None:
         if not 0 <= config.label_column < labels.shape[1]:
@@ -155,8 +158,11 @@ def _train_image_model(context: dg.AssetExecutionContext, kind: str, config: Ima
     _publish(lake, out, prefix)
     meta = {"checkpoint": dg.MetadataValue.path(store.uri(prefix)), "preset": preset, "resumed": resumed,
             **_numbers(metrics)}
+    if metrics.get("kid_note"):   # too few real images: say so where the KID would be, not a noisy number
+        meta["kid_inception"] = dg.MetadataValue.text(metrics["kid_note"])
     for name, alt in (("samples.png", "samples by class"), ("loss_curve.png", "loss curve"),
-                      ("reconstructions.png", "reconstructions")):
+                      ("reconstructions.png", "reconstructions"),
+                      ("latent_walk.png", "latent walk between its two largest classes")):
         if (out / name).exists():
             meta[name.removesuffix(".png")] = md_image(out / name, f"{kind} {category} {alt}")
     return dg.MaterializeResult(metadata=meta)
@@ -219,9 +225,8 @@ def text_lstm(context: dg.AssetExecutionContext, config: TextModelConfig, lake: 
     if train_txt.stat().st_size == 0:
         raise dg.Failure(f"{fld}: the corpus is empty; extract chunks with {fld} papers, then materialise "
                          f"field_corpus[{fld}]")
-    budget = {k: v for k, v in {"minutes": config.minutes, "steps": config.steps, "epochs": config.epochs}.items()
-              if v is not None}
-    cfg = lstm.preset_config(preset, **budget, seed=config.seed, device=compute.device)
+    cfg = build_config("lstm", preset, compute.device, minutes=config.minutes, steps=config.steps,
+                       epochs=config.epochs, seed=config.seed)
     out, prefix = _model_dir(lake, "lstm", fld, config.fresh)
     resumed = (out / "checkpoint.pt").exists()
     valid = valid_txt if valid_txt.stat().st_size > 0 else None

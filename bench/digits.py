@@ -8,13 +8,18 @@ Trains the conditional GAN and the conditional VAE on CPU on 80% of the digits a
 - memorisation rate (nearest training digit much closer than held-out digits' nearest training digit);
 - CVAE held-out negative ELBO in bits/dim (discretised logistic, 256 levels).
 
-Run:  nice -n 10 .venv/bin/python bench/digits.py [--gan-steps 2000] [--vae-steps 2000] [--samples 500]
-Writes bench/results/digits.json and sample grids bench/results/digits_{gan,vae}_samples.png.
+Each model gets the same wall-clock budget (`--minutes`, default 6) with one torch thread, i.e. 6 CPU minutes.
+Variants for comparison: `--gan-set key=value` / `--vae-set key=value` override config fields, `--tag NAME`
+stores the run under its own name (results key `gan-NAME`, its own work directory and grid).
+
+Run:  .venv/bin/python bench/digits.py [--minutes 6] [--samples 500] [--vae-set prior=standard --tag std]
+Writes bench/results/digits.json and sample grids bench/results/digits_{gan,vae}[-TAG]_samples.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -31,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from models import gan, vae  # noqa: E402
 from models import metrics as M  # noqa: E402
+from models.config import build  # noqa: E402
 from models.images import resize_uint8, save_grid  # noqa: E402
 from models.shard import load_shard, split_indices, write_shard  # noqa: E402
 from models.training import configure_threads  # noqa: E402
@@ -50,10 +56,25 @@ def digits_shard(path: Path) -> Path:
     return write_shard(path, img32, d.target.astype(np.int64), [str(i) for i in range(10)], columns=["digit"])
 
 
+def parse_overrides(pairs: list[str]) -> dict:
+    """`key=value` pairs as config overrides, each value parsed as JSON when it parses (numbers, true)."""
+    out = {}
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--gan-steps", type=int, default=2500)
-    ap.add_argument("--vae-steps", type=int, default=1500)
+    ap.add_argument("--minutes", type=float, default=6.0, help="training budget per model (wall clock, 1 thread)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--gan-set", action="append", default=[], metavar="KEY=VALUE", help="GAN config override")
+    ap.add_argument("--vae-set", action="append", default=[], metavar="KEY=VALUE", help="VAE config override")
+    ap.add_argument("--tag", default="", help="name of this variant (results key and file names get -TAG)")
     ap.add_argument("--samples", type=int, default=500, help="generated images per model for the metrics")
     ap.add_argument("--work", type=Path, default=ROOT / "var" / "bench" / "digits")
     ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "digits.json")
@@ -66,10 +87,11 @@ def main() -> int:
                     help="DiffAugment policy for the GAN (cutout hides most of a centred digit, so translation only)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    suffix = f"-{args.tag}" if args.tag else ""
     for kind in ("gan", "vae"):
-        if args.fresh and kind not in args.skip and (args.work / kind).exists():
-            shutil.rmtree(args.work / kind)
-    threads = configure_threads(None)
+        if args.fresh and kind not in args.skip and (args.work / (kind + suffix)).exists():
+            shutil.rmtree(args.work / (kind + suffix))
+    threads = configure_threads(args.threads)
     shard = load_shard(digits_shard(args.work / "shard"))
     train_idx, hold_idx = split_indices(len(shard), 0.2, seed=0)
     labels, names = shard.select_columns(None)
@@ -82,7 +104,7 @@ def main() -> int:
     def store(kind: str, section: dict) -> None:
         """Read-modify-write so a GAN run and a VAE run in parallel processes both land in the file."""
         data = json.loads(args.results.read_text()) if args.results.exists() else {}
-        data.update({k: v for k, v in results.items() if k not in ("gan", "vae")})
+        data.update({k: v for k, v in results.items() if not k.startswith(("gan", "vae"))})
         data[kind] = section
         data["load_avg_end"] = os.getloadavg()
         args.results.parent.mkdir(parents=True, exist_ok=True)
@@ -96,55 +118,59 @@ def main() -> int:
                                     n_samples=args.samples, seed=0, cache_dir=args.work / "eval-cache")
 
     if "gan" not in args.skip:
-        cfg = gan.GANConfig(resolution=32, g_ch=args.gan_ch, d_ch=args.gan_ch, z_dim=64, embed_dim=64,
-                            batch_size=args.gan_batch, steps=args.gan_steps, diffaug=args.diffaug, checkpoint_every=250,
-                            seed=0, device="cpu")
+        cfg = build("gan", "cpu-small", "cpu", resolution=32, g_ch=args.gan_ch, d_ch=args.gan_ch, z_dim=64,
+                    embed_dim=64, batch_size=args.gan_batch, minutes=args.minutes, diffaug=args.diffaug,
+                    checkpoint_every=250, seed=0, cpu_threads=args.threads, **parse_overrides(args.gan_set))
         t0 = time.monotonic()
-        train_m = gan.train(shard.images, labels, cfg, args.work / "gan", indices=train_idx, class_names=names)
-        G = gan.load_generator(args.work / "gan")
+        train_m = gan.train(shard.images, labels, cfg, args.work / f"gan{suffix}", indices=train_idx,
+                            class_names=names)
+        G = gan.load_generator(args.work / f"gan{suffix}")
         eval_m = evaluate(lambda y, s: gan.sample(G, y, seed=s), "gan")
-        save_grid(gan.sample(G, np.repeat(np.arange(10), 10), seed=1), ROOT / "bench/results/digits_gan_samples.png",
-                  nrow=10, min_cell=64)
-        store("gan", {"config": {k: getattr(cfg, k) for k in ("g_ch", "d_ch", "z_dim", "batch_size", "steps",
-                                                                  "lr_g", "lr_d", "n_dis", "diffaug")},
-                          "train": train_m, "eval": eval_m, "wall_seconds": time.monotonic() - t0})
-        log.info("GAN: conditional accuracy %.3f (classifier on held-out real %.3f), KID %.4f (floor %.4f)",
-                 eval_m["conditional_accuracy"], eval_m["classifier_accuracy_heldout_real"],
-                 eval_m["kid_inception_vs_heldout"], eval_m["kid_inception_floor_train_vs_heldout"])
+        save_grid(gan.sample(G, np.repeat(np.arange(10), 10), seed=1),
+                  ROOT / f"bench/results/digits_gan{suffix}_samples.png", nrow=10, min_cell=64)
+        store(f"gan{suffix}", {"config": dataclasses.asdict(cfg), "overrides": args.gan_set, "train": train_m,
+                               "eval": eval_m, "wall_seconds": time.monotonic() - t0})
+        log.info("GAN%s: conditional accuracy %.3f, KID %s (floor %s), diversity ratio %s", suffix,
+                 eval_m["conditional_accuracy"], eval_m["kid_inception_vs_heldout"],
+                 eval_m["kid_inception_floor_train_vs_heldout"], eval_m.get("diversity_ratio"))
 
     if "vae" not in args.skip:
-        vcfg = vae.VAEConfig(resolution=32, ch=args.vae_ch, z_dim=32, batch_size=64, steps=args.vae_steps,
-                             kl_warmup_steps=500, checkpoint_every=250, seed=0, device="cpu")
+        vcfg = build("vae", "cpu-small", "cpu", resolution=32, ch=args.vae_ch, z_dim=32, batch_size=64,
+                     minutes=args.minutes, kl_warmup_steps=500, checkpoint_every=250, seed=0, cpu_threads=args.threads,
+                     **parse_overrides(args.vae_set))
         t0 = time.monotonic()
-        train_m = vae.train(shard.images, labels, vcfg, args.work / "vae", indices=train_idx, holdout=hold_idx,
-                            class_names=names)
-        model = vae.load_vae(args.work / "vae")
+        train_m = vae.train(shard.images, labels, vcfg, args.work / f"vae{suffix}", indices=train_idx,
+                            holdout=hold_idx, class_names=names)
+        model = vae.load_vae(args.work / f"vae{suffix}")
         eval_m = evaluate(lambda y, s: vae.sample(model, y, seed=s), "vae")
-        save_grid(vae.sample(model, np.repeat(np.arange(10), 10), seed=1), ROOT / "bench/results/digits_vae_samples.png",
-                  nrow=10, min_cell=64)
-        store("vae", {"config": {k: getattr(vcfg, k) for k in ("ch", "z_dim", "batch_size", "steps",
-                                                                   "kl_warmup_steps", "lr")},
-                          "train": train_m, "eval": eval_m, "wall_seconds": time.monotonic() - t0})
-        log.info("VAE: held-out %.3f bits/dim, conditional accuracy %.3f, KID %.4f",
+        save_grid(vae.sample(model, np.repeat(np.arange(10), 10), seed=1),
+                  ROOT / f"bench/results/digits_vae{suffix}_samples.png", nrow=10, min_cell=64)
+        store(f"vae{suffix}", {"config": dataclasses.asdict(vcfg), "overrides": args.vae_set, "train": train_m,
+                               "eval": eval_m, "wall_seconds": time.monotonic() - t0})
+        log.info("VAE%s: held-out %.3f bits/dim, conditional accuracy %.3f, KID %s, diversity ratio %s", suffix,
                  train_m.get("heldout_bits_per_dim", float("nan")), eval_m["conditional_accuracy"],
-                 eval_m["kid_inception_vs_heldout"])
+                 eval_m["kid_inception_vs_heldout"], eval_m.get("diversity_ratio"))
 
     if args.results.exists():
-        results.update({k: v for k, v in json.loads(args.results.read_text()).items() if k in ("gan", "vae")})
+        results.update({k: v for k, v in json.loads(args.results.read_text()).items()
+                        if k.startswith(("gan", "vae"))})
     summary = {}
-    for kind in ("gan", "vae"):
-        if kind in results:
-            e = results[kind]["eval"]
-            summary[kind] = {
-                "conditional_accuracy": e["conditional_accuracy"],
-                "classifier_accuracy_heldout_real": e.get("classifier_accuracy_heldout_real"),
-                "kid_vs_heldout": e.get("kid_inception_vs_heldout"),
-                "kid_floor_train_vs_heldout": e.get("kid_inception_floor_train_vs_heldout"),
-                "memorisation_rate": e.get("memorisation_rate"),
-                "train_minutes": results[kind]["train"]["train_seconds"] / 60,
-            }
-            if kind == "vae":
-                summary[kind]["heldout_bits_per_dim"] = results[kind]["train"].get("heldout_bits_per_dim")
+    for kind, section in sorted(results.items()):
+        if not kind.startswith(("gan", "vae")) or not isinstance(section, dict):
+            continue
+        e = section["eval"]
+        summary[kind] = {
+            "conditional_accuracy": e["conditional_accuracy"],
+            "kid_vs_heldout": e.get("kid_inception_vs_heldout"),
+            "kid_floor_train_vs_heldout": e.get("kid_inception_floor_train_vs_heldout"),
+            "diversity_ratio": e.get("diversity_ratio"),
+            "diversity_ratio_real_train": e.get("diversity_ratio_real_train"),
+            "memorisation_rate": e.get("memorisation_rate"),
+            "steps": section["train"]["steps"],
+            "train_minutes": section["train"]["train_seconds"] / 60,
+        }
+        if kind.startswith("vae"):
+            summary[kind]["heldout_bits_per_dim"] = section["train"].get("heldout_bits_per_dim")
     print(json.dumps(summary, indent=2))
     print(f"saved {args.results}")
     return 0

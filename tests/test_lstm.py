@@ -52,15 +52,16 @@ def tiny(**overrides):
     return preset_config("arxiv-cpu", **{**base, **overrides})
 
 
-def step_losses(out: Path) -> list[float]:
-    return torch.load(out / "checkpoint.pt", weights_only=False)["run"]["losses"]
+def loss_history(out: Path) -> list[float]:
+    """The checkpoint's training-loss history: one point per 10 steps (the shared trainer's layout)."""
+    return torch.load(out / "checkpoint.pt", weights_only=False)["history"]["loss"]
 
 
 def test_training_decreases_loss_and_writes_outputs(tmp_path):
     metrics = train(TRAIN, tiny(steps=60, lr=1e-2), tmp_path, valid=VALID)
-    losses = step_losses(tmp_path)
-    assert len(losses) == 60
-    assert np.mean(losses[-10:]) < np.mean(losses[:5]) - 0.5
+    losses = loss_history(tmp_path)
+    assert len(losses) == 6
+    assert losses[-1] < losses[0] - 0.5
     first_valid = metrics["validations"][0]["loss"]
     assert metrics["valid"]["loss"] < first_valid
     assert metrics["valid"]["loss"] < math.log(metrics["vocab_size"])  # better than uniform
@@ -81,15 +82,16 @@ _CRASHING_RUN = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {repo!r})
     import models.lstm as lstm
+    import models.training as training
     from tests.test_lstm import TRAIN, VALID, tiny
 
-    original = lstm.CheckpointManager.save
+    original = training.CheckpointManager.save
     def save_then_die(self, step, state):
         path = original(self, step, state)
         if step == {kill_at}:
             os.kill(os.getpid(), signal.SIGKILL)  # a hard crash right after a checkpoint
         return path
-    lstm.CheckpointManager.save = save_then_die
+    training.CheckpointManager.save = save_then_die
     lstm.train(TRAIN, tiny(steps={steps}), {out!r}, valid=VALID)
 """)
 
@@ -109,10 +111,25 @@ def test_resume_after_kill_continues_exactly(tmp_path):
     assert metrics["steps"] == steps
     a = torch.load(straight / "checkpoint.pt", weights_only=False)
     b = torch.load(crashed / "checkpoint.pt", weights_only=False)
-    assert a["run"]["losses"] == b["run"]["losses"]
-    for key, value in a["model"].items():
-        assert torch.equal(value, b["model"][key]), key
-    assert a["run"]["lr"] == b["run"]["lr"] and a["run"]["pos"] == b["run"]["pos"]
+    assert a["history"] == b["history"]
+    for key, value in a["model"]["model"].items():
+        assert torch.equal(value, b["model"]["model"][key]), key
+    assert a["model"]["run"]["lr"] == b["model"]["run"]["lr"] and a["model"]["run"]["pos"] == b["model"]["run"]["pos"]
+
+
+def test_checkpoint_of_the_layout_before_the_shared_trainer_still_resumes(tmp_path):
+    """Checkpoints written before models.trainer (model/optimizer/run/hidden at the top level, per-step losses in
+    run) are converted on load: the run continues from their step with their weights."""
+    train(TRAIN, tiny(steps=20), tmp_path, valid=VALID)
+    new = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    inner = new["model"]
+    old = {"config": new["config"], "step": new["step"], "rng": new["rng"], "model": inner["model"],
+           "optimizer": inner["optimizer"], "hidden": inner["hidden"],
+           "run": {**inner["run"], "step": 20, "losses": [3.0] * 20, "train_seconds": 1.0, "train_cpu_seconds": 1.0}}
+    torch.save(old, tmp_path / "checkpoint.pt")
+    metrics = train(TRAIN, tiny(steps=30), tmp_path, valid=VALID)
+    assert metrics["resumed"] and metrics["steps"] == 30 and metrics["steps_this_run"] == 10
+    assert loss_history(tmp_path)[:2] == [3.0, 3.0]
 
 
 def test_sgd_annealing_divides_lr_when_validation_does_not_improve(tmp_path):

@@ -122,3 +122,23 @@ def test_classifier_trained_on_real_digits_scores_real_and_wrong_labels(tmp_path
     assert list(tmp_path.glob("eval_classifier_*.pt"))                # cached for the next evaluation
     again = clf.cached_classifier(tmp_path, images, labels, train_idx, [10])
     assert clf.accuracy(again, images[test_idx], labels[test_idx])[0] == acc
+
+
+def test_within_class_diversity_sees_a_collapsed_class():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 50)
+    varied = rng.normal(size=(100, 16))
+    collapsed = varied.copy()
+    collapsed[labels == 1] = varied[labels == 1][:2].repeat(25, axis=0)   # class 1: two modes, repeated
+    full, half = M.within_class_diversity(varied, labels), M.within_class_diversity(collapsed, labels)
+    assert full == pytest.approx(np.sqrt(2 * 16), rel=0.1)                  # E|x - y| for unit Gaussians
+    assert half < 0.8 * full
+
+
+def test_kid_below_the_reference_minimum_is_a_note_not_a_number():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 8)), rng.normal(size=(300, 8))
+    few = M.kid_or_note(a, b[:14], 14)
+    assert few == {"kid": None, "kid_std": None, "kid_note": "not meaningful: 14 real images < 200"}
+    enough = M.kid_or_note(a, b, 300)
+    assert set(enough) == {"kid", "kid_std"} and abs(enough["kid"]) < 0.05

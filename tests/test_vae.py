@@ -122,3 +122,54 @@ def test_cli_train_generate_evaluate(tmp_path, capsys):
     assert main(["generate", "gan", "--checkpoint", str(run), "--label", "0", "-n", "2",
                  "--out", str(tmp_path / "x.png")]) == 2
     assert "no GAN checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("prior, stages", [("conditional", "every"), ("standard", "every")])
+def test_with_the_label_in_every_decoder_stage_samples_follow_the_label_within_40_steps(tmp_path, prior, stages):
+    images, labels = _toy(48)
+    cfg = vae.VAEConfig(steps=40, prior=prior, label_stages=stages, **{**TINY, "checkpoint_every": 40})
+    vae.train(images, labels, cfg, tmp_path)
+    model = vae.load_vae(tmp_path)
+    assert (model.cfg.prior, model.cfg.label_stages) == (prior, stages)
+    dark, bright = (vae.sample(model, np.full(16, c), seed=1).mean() for c in (0, 1))
+    assert bright - dark > 60, (dark, bright)
+
+
+def test_conditional_prior_is_learned_per_class_and_sampled_from():
+    cfg = vae.VAEConfig(num_classes=[3], **TINY)
+    model = vae.ConditionalVAE(cfg)
+    with torch.no_grad():
+        model.prior_embed.embeds[0].weight[2, :cfg.z_dim] = 5.0     # class 2's prior mean: 5 in every dimension
+    mu, logvar = model.prior(torch.tensor([[0], [2]]))
+    assert mu[0].abs().max() == 0 and (mu[1] == 5).all() and logvar.abs().max() == 0
+    # the KL is measured against that prior: an encoder mean at the prior mean costs nothing
+    x = torch.zeros(1, 1, 32, 32)
+    assert model(x, torch.tensor([[2]]))["kl"].item() != model(x, torch.tensor([[0]]))["kl"].item()
+
+
+def test_checkpoint_from_before_the_conditional_prior_still_loads(tmp_path):
+    """Checkpoints written before `prior` and `label_stages` existed were the standard-prior, input-only model."""
+    images, labels = _toy(24)
+    vae.train(images, labels, vae.VAEConfig(steps=2, prior="standard", label_stages="input", **TINY), tmp_path)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    for part in ("config", "arch"):
+        ckpt[part] = {k: v for k, v in ckpt[part].items() if k not in ("prior", "label_stages", "free_bits", "preset")}
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    model = vae.load_vae(tmp_path)
+    assert (model.cfg.prior, model.cfg.label_stages) == ("standard", "input")
+    again = vae.train(images, labels, vae.VAEConfig(steps=4, prior="standard", label_stages="input", **TINY), tmp_path)
+    assert again["resumed"] and again["steps_this_run"] == 2
+    with pytest.raises(ValueError, match="different architecture"):
+        vae.train(images, labels, vae.VAEConfig(steps=6, **TINY), tmp_path)   # today's defaults: another model
+
+
+def test_free_bits_leave_the_reported_kl_alone_but_change_the_loss():
+    cfg = vae.VAEConfig(num_classes=[2], **TINY)
+    torch.manual_seed(0)
+    model = vae.ConditionalVAE(cfg)
+    x, y = torch.zeros(4, 1, 32, 32), torch.zeros(4, 1, dtype=torch.long)
+    plain = model(x, y, generator=torch.Generator().manual_seed(0))
+    model.cfg.free_bits = 1.0
+    floored = model(x, y, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(plain["kl"], floored["kl"])
+    assert floored["loss"].item() == pytest.approx(plain["recon"].mean().item() + cfg.z_dim * 1.0, rel=1e-4)

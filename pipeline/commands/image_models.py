@@ -16,7 +16,6 @@ log = logging.getLogger(__name__)
 
 _FMT = argparse.RawDescriptionHelpFormatter
 PRESET_NAMES = ("cpu-small", "cpu-64", "gpu-64", "gpu-128", "gpu-256", "tiny")  # = models.gan/vae.PRESETS (tested)
-DEFAULT_CPU_MINUTES = 5.0
 
 
 def register(train_sub, generate_sub, evaluate_sub) -> None:
@@ -38,8 +37,8 @@ def _add_train(sub, kind: str) -> None:
                     "metrics.json, loss_curve.png and samples.png" + (", reconstructions.png" if kind == "vae" else "")
                     + ". Running the same\ncommand again resumes from the last checkpoint. A held-out split "
                     "(--holdout) is never trained on\nand is used for the metrics. Presets: cpu-small (32 px), "
-                    "cpu-64, gpu-64, gpu-128, gpu-256,\ntiny (smoke tests). Without --steps/--minutes a CPU run "
-                    f"stops after {DEFAULT_CPU_MINUTES:g} minutes.",
+                    "cpu-64, gpu-64, gpu-128, gpu-256,\ntiny (smoke tests). Without --steps/--minutes the preset's budget "
+                    "applies (CPU presets:\ntheir steps or 5 minutes, whichever comes first); either flag replaces it.",
         epilog=example(f"""
 arxiv-forge train {kind} --shard var/data/shards/cs.CV --out var/models/{kind}-cs.CV --minutes 10
 arxiv-forge train {kind} --shard digits-shard --out runs/{kind}-digits --resolution 32 --steps 3000 --seed 1
@@ -51,7 +50,7 @@ arxiv-forge train {kind} --shard var/data/shards/cs.CV --out runs/{kind}-gpu --p
                    help="base configuration (default: cpu-small / cpu-64 on CPU by resolution, gpu-64 / gpu-128 on CUDA)")
     p.add_argument("--resolution", type=int, choices=(32, 64, 128, 256),
                    help="training resolution (default: the preset's; images are resized on the fly)")
-    budget = p.add_argument_group("budget (both may be given; the first reached stops the run)")
+    budget = p.add_argument_group("budget (replaces the preset's; both may be given, the first reached stops the run)")
     budget.add_argument("--steps", type=int, help="total training steps (counting steps before a resume)")
     budget.add_argument("--minutes", type=float, help="wall-clock budget for this run; stops cleanly and checkpoints")
     p.add_argument("--batch-size", type=int, help="images per step")
@@ -71,14 +70,21 @@ def _add_generate(sub, kind: str) -> None:
     p = sub.add_parser(
         kind, help=f"sample images from a trained {kind}", formatter_class=_FMT,
         description=f"Sample N images of one class from a trained {kind} checkpoint. OUT ending in .png\n"
-                    "writes a grid; .npy writes uint8 N x C x H x W.",
+                    "writes a grid; .npy writes uint8 N x C x H x W. With --interpolate A B, a latent walk\n"
+                    "instead: --rows rows that move from label A to label B (--steps columns, one latent per\n"
+                    "row), then --rows rows that move between two random latents of label A.",
         epilog=example(f"""
 arxiv-forge generate {kind} --checkpoint var/models/{kind}-cs.CV --label plot -n 64 --out plots.png
-arxiv-forge generate {kind} --checkpoint runs/{kind}-digits --label 7 -n 1000 --out sevens.npy --seed 3"""),
+arxiv-forge generate {kind} --checkpoint runs/{kind}-digits --label 7 -n 1000 --out sevens.npy --seed 3
+arxiv-forge generate {kind} --checkpoint runs/{kind}-digits --interpolate 3 8 --out walk-3-8.png"""),
     )
     p.add_argument("--checkpoint", required=True, type=Path, metavar="DIR", help="training output directory")
-    p.add_argument("--label", required=True, metavar="NAME_OR_INDEX",
-                   help="class name or index; for several label columns give one per column, comma-separated")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--label", metavar="NAME_OR_INDEX",
+                      help="class name or index; for several label columns give one per column, comma-separated")
+    what.add_argument("--interpolate", nargs=2, metavar=("A", "B"), help="latent walk from label A to label B")
+    p.add_argument("--steps", type=int, default=8, help="columns of a latent walk (8)")
+    p.add_argument("--rows", type=int, default=4, help="rows of each part of a latent walk (4)")
     p.add_argument("-n", type=int, default=64, help="number of images (64)")
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help=".png grid or .npy array")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (0)")
@@ -162,41 +168,23 @@ def _train(args) -> int:
         column_names = [shard.columns[shard.column_index(c)] for c in (wanted or range(len(shard.columns)))]
     except ShardError as exc:
         raise UserError(f"--label-column: {exc}") from exc
-    preset = args.preset
-    if preset is None:
-        res = args.resolution or (32 if shard.resolution <= 32 else 64)
-        if device.type == "cuda":
-            preset = "gpu-64" if res <= 64 else "gpu-128"
-        else:
-            preset = "cpu-small" if res <= 32 else "cpu-64"
-    cfg = dict(module.PRESETS[preset])
-    if args.resolution:
-        cfg["resolution"] = args.resolution
-    if args.steps is not None:
-        cfg["steps"] = args.steps
-    if args.minutes is not None:
-        cfg["minutes"] = args.minutes
-        if args.steps is None:
-            cfg["steps"] = None
-    elif args.steps is None and device.type == "cpu" and preset != "tiny":
-        cfg["minutes"] = DEFAULT_CPU_MINUTES
-    if args.batch_size:
-        cfg["batch_size"] = args.batch_size
-    if args.checkpoint_every:
-        cfg["checkpoint_every"] = args.checkpoint_every
-    if args.steps is not None and args.steps < 0:
-        raise UserError("--steps must be >= 0")
-    if args.minutes is not None and args.minutes <= 0:
-        raise UserError("--minutes must be > 0")
     if not 0 <= args.holdout < 1:
         raise UserError("--holdout must be in [0, 1)")
-    cfg.update(seed=args.seed, device=str(device), columns=column_names)
+    from models.config import build
+
+    try:
+        cfg = build(args.kind, args.preset or "auto", str(device),
+                    resolution=args.resolution or (None if args.preset else (32 if shard.resolution <= 32 else 64)),
+                    steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
+                    checkpoint_every=args.checkpoint_every, seed=args.seed, columns=column_names)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
     train_idx, hold_idx = split_indices(len(shard), args.holdout, seed=args.seed)
     kwargs = {"indices": train_idx, "class_names": names}
     if args.kind == "vae":
         kwargs["holdout"] = hold_idx
     log.info("training %s on %s: %d images (%d held out), %d px shard -> %d px, preset %s",
-             args.kind, args.shard, len(train_idx), len(hold_idx), shard.resolution, cfg["resolution"], preset)
+             args.kind, args.shard, len(train_idx), len(hold_idx), shard.resolution, cfg.resolution, cfg.preset)
     try:
         metrics = module.train(shard.images, labels, cfg, args.out, **kwargs)
     except ValueError as exc:  # bad config or a checkpoint with another architecture in --out
@@ -241,6 +229,8 @@ def _generate(args) -> int:
         model, cfg, _ = load_image_model(args.kind, args.checkpoint, args.device)
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from exc
+    if args.interpolate:
+        return _walk(args, model, cfg)
     label = _parse_label(args.label, cfg.class_names)
     labels = np.tile(np.asarray(label, dtype=np.int64), (args.n, 1))
     if args.kind == "gan":
@@ -261,6 +251,24 @@ def _generate(args) -> int:
     names = ", ".join(n[i] for n, i in zip(cfg.class_names, label, strict=True))
     print(f"wrote {len(images)} images of class {names} ({images.shape[1]} x {images.shape[2]} x {images.shape[3]}) "
           f"to {args.out}")
+    return 0
+
+
+def _walk(args, model, cfg) -> int:
+    from models import gan, vae
+    from models.images import save_grid
+
+    if args.out.suffix.lower() != ".png":
+        raise UserError(f"--out {args.out}: a latent walk is a grid; use a .png file name")
+    if args.steps < 2 or args.rows < 1:
+        raise UserError("--steps must be >= 2 and --rows >= 1")
+    a, b = (_parse_label(x, cfg.class_names) for x in args.interpolate)
+    module = gan if args.kind == "gan" else vae
+    images = module.walk(model, a, b, steps=args.steps, rows=args.rows, seed=args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_grid(images, args.out, nrow=args.steps, min_cell=64 if images.shape[-1] < 64 else 0)
+    print(f"wrote a latent walk to {args.out}: {args.rows} rows from {args.interpolate[0]} to {args.interpolate[1]}, "
+          f"then {args.rows} rows between random latents of {args.interpolate[0]} ({args.steps} columns)")
     return 0
 
 

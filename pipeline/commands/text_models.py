@@ -123,21 +123,18 @@ def _parse_set(items: list[str]) -> dict:
 
 
 def build_config(args: argparse.Namespace):
-    """The LSTMConfig a `train lstm` command line asks for (preset, then flags, then --set)."""
-    from models.lstm import preset_config
+    """The LSTMConfig a `train lstm` command line asks for (preset, then flags, then --set), by the same rules as
+    the assets and benchmarks (models.config.build)."""
+    from models.config import build
 
     overrides = _parse_set(args.set)
-    for flag, name in (("tokenizer", "tokenizer"), ("vocab_size", "vocab_size"), ("batch_size", "batch_size"),
-                       ("seed", "seed"), ("device", "device"), ("checkpoint_every", "checkpoint_every"),
-                       ("threads", "threads")):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides[name] = value
-    chosen = {k: getattr(args, k) for k in ("steps", "epochs", "minutes") if getattr(args, k) is not None}
-    if chosen:  # a budget flag replaces the preset's whole budget
-        overrides.update({"steps": None, "epochs": None, "minutes": None, **chosen})
+    for name in ("tokenizer", "vocab_size", "batch_size", "seed", "checkpoint_every", "threads", "steps", "epochs",
+                 "minutes"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    device = overrides.pop("device", None) or args.device or "auto"
     try:
-        return preset_config(args.preset, **overrides).check()
+        return build("lstm", args.preset, device, **overrides)
     except (TypeError, ValueError) as exc:
         raise UserError(f"bad LSTM configuration: {exc}") from exc
 
