@@ -2,7 +2,11 @@
 
 Encoder q(z | x, y): strided convs over the image with the label embedding broadcast as extra input channels,
 then the label embedding concatenated again before the linear head. Decoder p(x | z, y): z and the label
-embedding -> 4 x 4 -> nearest-upsample + conv blocks -> per sub-pixel mean and log-scale.
+embedding -> 4 x 4 -> nearest-upsample + conv blocks (the label embedding enters every block as extra channels)
+-> per sub-pixel mean and log-scale. Prior p(z | y): a learned Gaussian per class (mean and log-variance from a
+label embedding that starts at zero, i.e. at N(0, I)). With the fixed N(0, I) prior and the label only at the
+decoder's input, the encoder put the digit's identity into z and samples ignored the requested label (59-75 %
+conditional accuracy on scikit-learn digits); bench/digits.py measures each part (README).
 
 Likelihood: the data are 8-bit, so p(x | z) must be a distribution over the 256 levels for -ELBO / (D ln 2) to
 be a bound on the code length in bits per dimension. We use the discretised logistic of PixelCNN++ (Salimans et
