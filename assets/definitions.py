@@ -5,6 +5,7 @@ import dagster as dg
 from assets.datasets import category_figures, field_corpus
 from assets.extraction import chunk_extract
 from assets.jobs import ALL_JOBS
+from assets.publish import dataset_card, figure_gallery
 from assets.resources import default_resources
 from assets.schedules import ALL_SCHEDULES
 from assets.sensors import new_chunks_sensor
@@ -12,7 +13,7 @@ from assets.sources import arxiv_manifest, arxiv_metadata, source_chunk
 from assets.training import figure_gan, figure_vae, text_lstm
 
 ALL_ASSETS = [arxiv_manifest, source_chunk, arxiv_metadata, chunk_extract, category_figures, field_corpus,
-              figure_gan, figure_vae, text_lstm]
+              figure_gan, figure_vae, text_lstm, dataset_card, figure_gallery]
 
 
 def build_definitions(resources: dict | None = None) -> dg.Definitions:

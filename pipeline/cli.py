@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "pipeline.commands.sample",
     "pipeline.commands.extract",
     "pipeline.commands.dataset",
+    "pipeline.commands.publish",
     "pipeline.commands.models",
     "pipeline.commands.orchestration",
 ]

