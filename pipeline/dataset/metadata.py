@@ -57,6 +57,7 @@ METADATA_SCHEMA = pa.schema([
     pa.field("datestamp", pa.string()),
     pa.field("sets", pa.list_(pa.string())),
     pa.field("deleted", pa.bool_(), nullable=False),
+    pa.field("version", pa.int32()),  # latest version (arXivRaw only); files written before it read as null
 ])
 
 

@@ -72,6 +72,7 @@ class MetadataRecord:
     datestamp: str | None  # OAI header datestamp: last change of the record, not submission date
     sets: list[str]
     deleted: bool = False
+    version: int | None = None  # latest version number (arXivRaw lists them; the arXiv format does not)
 
     def to_json(self) -> dict:
         """Exactly the JSON_FIELDS, for `arxiv-forge metadata --json`."""
@@ -245,6 +246,7 @@ def _parse_arxiv_raw(meta: ET.Element) -> dict:
         "id": _text(_child(meta, "id")),
         "created": created,
         "updated": updated,
+        "version": versions[-1][0] if versions else None,
         "title": _text(_child(meta, "title")) or "",
         "authors": split_raw_authors(_text(_child(meta, "authors"))),
         "categories": (_text(_child(meta, "categories")) or "").split(),
