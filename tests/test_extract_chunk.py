@@ -193,7 +193,8 @@ def test_text_rows_and_partitions(extracted):
     only_cv = read_figures(data, category="cs.CV")
     assert set(only_cv.column("paper_id").to_pylist()) == {"2301.00001"}
     files = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.parquet"))
-    assert files == [f"figures/primary_category=cs.CV/chunk={CHUNK}/part-0.parquet",
+    assert files == [f"figure_hashes/chunk={CHUNK}/part-0.parquet",
+                     f"figures/primary_category=cs.CV/chunk={CHUNK}/part-0.parquet",
                      f"figures/primary_category=math.AG/chunk={CHUNK}/part-0.parquet",
                      f"papers/chunk={CHUNK}/part-0.parquet", f"text/chunk={CHUNK}/part-0.parquet"]
     assert chunk_manifests(data)[CHUNK]["rows"]["papers"] == 7

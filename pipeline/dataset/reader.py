@@ -2,6 +2,9 @@
 
 A category filter opens only `figures/primary_category=<cat>/`, so a training job never lists or reads
 another category's files; a chunk filter prunes by the partition path.
+
+Files written by an older extractor may lack columns added since (figures' license, mentions, ...): the
+dataset is opened with the current schema, so those columns read as null. `schema_report` lists such files.
 """
 
 import json
@@ -74,9 +77,19 @@ def read_figures(
     chunk: str | None = None,
     columns: list[str] | None = None,
     with_images_only: bool = False,
+    lake_duplicates: bool = False,
 ) -> pa.Table:
+    """Figures rows. `duplicate_of` as stored is the first figure with the same image in the same chunk;
+    with `lake_duplicates` it is resolved across every chunk of the lake (pipeline/dataset/duplicates.py)."""
     flt = ds.field("image").is_valid() if with_images_only else None
-    return read_table(lake, "figures", category=category, chunk=chunk, columns=columns, filter=flt)
+    if not lake_duplicates:
+        return read_table(lake, "figures", category=category, chunk=chunk, columns=columns, filter=flt)
+    from pipeline.dataset.duplicates import resolve_duplicates
+
+    need = list(dict.fromkeys([*(columns or SCHEMAS["figures"].names), "figure_id", "image_sha256", "duplicate_of"]))
+    table = resolve_duplicates(lake, read_table(lake, "figures", category=category, chunk=chunk, columns=need,
+                                                filter=flt))
+    return table.select(columns) if columns else table
 
 
 def read_text(
@@ -126,3 +139,40 @@ def chunk_manifests(lake: Lake | str | Path) -> dict[str, dict]:
         if name.endswith(".json"):
             out[name[:-5]] = json.loads(lake.read_bytes(f.key).decode("utf-8"))
     return out
+
+
+def schema_report(lake: Lake | str | Path, table: str, *, category: str | None = None) -> dict:
+    """The table's files (one category's, for figures) by schema, from each file's own footer and its chunk's
+    manifest. A file is outdated when it lacks a current column, has a column of another type, or its chunk
+    was extracted by another extractor version; such chunks need extracting again. `mixed` is True when the
+    files do not all share one schema: a reader then gets nulls in some chunks' rows and not in others'.
+
+    Returns {"files", "mixed", "groups": {signature: files}, "outdated": [{file, chunk, extractor_version,
+    missing, changed}], "chunks": [chunks to re-extract]}."""
+    import pyarrow.parquet as pq
+
+    from pipeline.dataset.schemas import EXTRACTOR_VERSION
+
+    lake = as_lake(lake)
+    folder = f"{table}/primary_category={category}" if category is not None else table
+    schema, hive = SCHEMAS[table], set(PARTITIONS[table])
+    versions: dict[str, str] = {}
+    groups: dict[str, int] = {}
+    outdated = []
+    files = [f for f in lake.files(folder) if f.key.endswith(".parquet")]
+    for f in files:
+        chunk = next((p[len("chunk="):] for p in f.key.split("/") if p.startswith("chunk=")), "")
+        if chunk not in versions:
+            manifest = lake.read_json(f"{MANIFEST_DIR}/{chunk}.json") or {}
+            versions[chunk] = str(manifest.get("extractor_version", "unknown"))
+        actual = pq.read_schema(lake.path(f.key), filesystem=lake.fs)
+        missing = [c.name for c in schema if c.name not in actual.names and c.name not in hive]
+        changed = [c.name for c in schema if c.name in actual.names and not actual.field(c.name).type.equals(c.type)]
+        signature = f"extractor {versions[chunk]}" + "".join(f"; no {c}" for c in missing) + "".join(
+            f"; {c} retyped" for c in changed)
+        groups[signature] = groups.get(signature, 0) + 1
+        if missing or changed or versions[chunk] != EXTRACTOR_VERSION:
+            outdated.append({"file": f.key, "chunk": chunk, "extractor_version": versions[chunk],
+                             "missing": missing, "changed": changed})
+    return {"files": len(files), "mixed": len(groups) > 1, "groups": groups, "outdated": outdated,
+            "chunks": sorted({o["chunk"] for o in outdated})}

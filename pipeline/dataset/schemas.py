@@ -9,7 +9,9 @@ import json
 
 import pyarrow as pa
 
-EXTRACTOR_VERSION = "1"  # bump when extraction output changes meaning; stored in every papers row
+# Bump when extraction output changes meaning; stored in every papers row and chunk manifest.
+# 2: papers.license; figures.license, arxiv_version, mentions, tikz_source, duplicate_of; figure_hashes.
+EXTRACTOR_VERSION = "2"
 
 PAPER_STATUSES = ("ok", "no_figures", "pdf_only", "no_source", "withdrawn", "error")
 TEXT_KINDS = ("title", "abstract", "caption", "paragraph")
@@ -19,7 +21,7 @@ IMAGE_TYPE = pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.stri
 
 PAPERS_SCHEMA = pa.schema([
     pa.field("paper_id", pa.string(), nullable=False),
-    pa.field("version", pa.int32()),
+    pa.field("version", pa.int32()),  # from the e-print's file name, else the metadata (arXivRaw)
     pa.field("chunk", pa.string(), nullable=False),
     pa.field("yymm", pa.string()),
     pa.field("source_format", pa.string()),
@@ -33,6 +35,7 @@ PAPERS_SCHEMA = pa.schema([
     pa.field("n_skipped_members", pa.int32()),  # bundle members refused (links, traversal, caps, ...)
     pa.field("seconds", pa.float32()),  # wall clock spent on the paper in its worker
     pa.field("extractor_version", pa.string()),
+    pa.field("license", pa.string()),  # as in figures; here so that text corpora can filter by it
 ])
 
 FIGURES_SCHEMA = pa.schema([
@@ -58,6 +61,14 @@ FIGURES_SCHEMA = pa.schema([
     pa.field("height", pa.int32()),
     pa.field("image", IMAGE_TYPE),
     pa.field("image_sha256", pa.string()),
+    # Added with extractor version 2 (files written before read them as null):
+    pa.field("license", pa.string()),  # SPDX-style id (CC-BY-4.0, arXiv-nonexclusive-1.0), else the URL
+    pa.field("arxiv_version", pa.int32()),
+    pa.field("mentions", pa.list_(pa.string())),  # body paragraphs that \ref the figure, document order
+    pa.field("tikz_source", pa.string()),  # drawn figures: the picture's code and the definitions it uses
+    # The first figure with the same image in this chunk; read_figures(..., lake_duplicates=True) resolves
+    # it across the lake's chunks (see pipeline/dataset/duplicates.py for why it is not stored lake-wide).
+    pa.field("duplicate_of", pa.string()),
 ])
 
 TEXT_SCHEMA = pa.schema([
@@ -68,7 +79,17 @@ TEXT_SCHEMA = pa.schema([
     pa.field("text", pa.string(), nullable=False),
 ])
 
-SCHEMAS: dict[str, pa.Schema] = {"papers": PAPERS_SCHEMA, "figures": FIGURES_SCHEMA, "text": TEXT_SCHEMA}
+# One row per distinct image of a chunk, at its first figure (chunk order): the small per-chunk index that
+# lake-wide duplicate_of is resolved from, written by each chunk's own run (no shared file to race on).
+FIGURE_HASHES_SCHEMA = pa.schema([
+    pa.field("chunk", pa.string(), nullable=False),
+    pa.field("image_sha256", pa.string(), nullable=False),
+    pa.field("figure_id", pa.string(), nullable=False),
+    pa.field("position", pa.int32(), nullable=False),  # the figure's row number in the chunk's order
+])
+
+SCHEMAS: dict[str, pa.Schema] = {"papers": PAPERS_SCHEMA, "figures": FIGURES_SCHEMA, "text": TEXT_SCHEMA,
+                                 "figure_hashes": FIGURE_HASHES_SCHEMA}
 
 # Directory levels under DATA_ROOT/<table>/ (hive: name=value). Figures are split by category first, so
 # a training job for one category lists and reads only its own files.
@@ -76,10 +97,11 @@ PARTITIONS: dict[str, tuple[str, ...]] = {
     "papers": ("chunk",),
     "figures": ("primary_category", "chunk"),
     "text": ("chunk",),
+    "figure_hashes": ("chunk",),
 }
 
 # Row-group sizes: ~128 image rows (random access to one figure reads one small group, as HF does).
-ROWS_PER_GROUP = {"papers": 10_000, "figures": 128, "text": 20_000}
+ROWS_PER_GROUP = {"papers": 10_000, "figures": 128, "text": 20_000, "figure_hashes": 100_000}
 
 _BINARY_COLUMNS = {"image.bytes"}
 
@@ -130,6 +152,7 @@ def parquet_options(table: str) -> dict:
     dictionary = [c for c in leaves if c.split(".")[0] in (
         "chunk", "primary_category", "categories", "figure_env", "section_kind", "graphic_format",
         "graphic_status", "figure_kind", "status", "source_format", "field", "kind", "yymm", "extractor_version",
+        "license",
     )]
     stats = [c for c in leaves if c not in _BINARY_COLUMNS]
     return {"compression": compression, "use_dictionary": dictionary, "write_statistics": stats}

@@ -5,6 +5,7 @@ Layout under the data root (a `Lake`: a local directory or `s3://bucket/prefix`)
     papers/chunk=<C>/part-0.parquet
     text/chunk=<C>/part-0.parquet
     figures/primary_category=<cat>/chunk=<C>/part-0.parquet
+    figure_hashes/chunk=<C>/part-0.parquet   first figure of each distinct image (for lake-wide duplicate_of)
     _manifests/<C>.json          the files the chunk's last completed run wrote, with row counts
 
 How a run stays invisible until it is complete, and a rerun replaces the old output:
@@ -115,6 +116,8 @@ class ChunkWriter:
             self.staging = Path(tempfile.mkdtemp(prefix=f"{chunk}.", dir=self.lake.scratch("staging")))
         self.streams: dict[str, _Stream] = {}
         self.done = False
+        self.first_of: dict[str, str] = {}  # image sha256 -> first figure id in this chunk
+        self.figure_rows = 0
 
     def _clean_stale_staging(self, parent: Path) -> None:
         """Staging folders of killed runs of this chunk (or of any chunk, once a day old)."""
@@ -141,8 +144,18 @@ class ChunkWriter:
         self._stream("papers", row).add(row)
 
     def add_figure(self, row: dict) -> None:
+        """Rows must come in the chunk's order (papers in tar order, figures in document order): the first
+        row with an image is what later rows with the same image are a `duplicate_of`."""
         row = {**row, "chunk": self.chunk}
         row["primary_category"] = row.get("primary_category") or UNKNOWN_CATEGORY
+        sha = row.get("image_sha256")
+        row["duplicate_of"] = self.first_of.get(sha) if sha else None
+        if sha and sha not in self.first_of:
+            self.first_of[sha] = row["figure_id"]
+            self._stream("figure_hashes", {"chunk": self.chunk}).add({
+                "chunk": self.chunk, "image_sha256": sha, "figure_id": row["figure_id"],
+                "position": self.figure_rows})
+        self.figure_rows += 1
         self._stream("figures", row).add(row)
 
     def add_text(self, row: dict) -> None:
@@ -150,8 +163,8 @@ class ChunkWriter:
         self._stream("text", row).add(row)
 
     def _ensure_tables(self) -> None:
-        """Papers and text always get a file (maybe empty), so the chunk's presence is visible."""
-        for table in ("papers", "text"):
+        """Papers, text and figure_hashes always get a file (maybe empty), so the chunk's presence is visible."""
+        for table in ("papers", "text", "figure_hashes"):
             self._stream(table, {"chunk": self.chunk})
 
     def commit(self) -> dict:
@@ -176,9 +189,10 @@ class ChunkWriter:
         return manifest
 
     def _unlisted_files(self, keep: set[str]) -> set[str]:
-        """Files of this chunk under papers/ and text/ not written now (e.g. from a run without a manifest)."""
+        """Files of this chunk under papers/, text/ and figure_hashes/ not written now (e.g. from a run without a
+        manifest)."""
         found = set()
-        for table in ("papers", "text"):
+        for table in ("papers", "text", "figure_hashes"):
             rel_dir = partition_dir(table, {"chunk": self.chunk})
             info = self.fs.get_file_info(pafs.FileSelector(f"{self.base}/{rel_dir}", allow_not_found=True))
             for fi in info:

@@ -10,8 +10,10 @@ boundary), whitespace normalised, paragraphs of fewer than `min_words` words dro
 - inline math is kept verbatim as `$...$` (`\\(...\\)` becomes `$...$`); `\\cite...` -> "<cit.>",
   `\\ref`-like -> "<ref>" (the caption placeholders); accents and TeX specials become Unicode; any other command disappears and
   its braced arguments stay as text (`\\textbf{x}` -> x, `\\emph{x}` -> x).
-User macros should be expanded by the caller first (paper.py does). Cost: a few ms for a 50 KB body,
-against 0.4-0.6 s for a full pylatexenc conversion (bench/extract_latex.py measures both).
+`paragraphs_with_refs` also says which labels each paragraph `\\ref`s (for the figures' `mentions`): each
+ref becomes a marker character during the reduction and "<ref>" after it, so the text is exactly what
+`paragraphs` gives. User macros should be expanded by the caller first (paper.py does). Cost: a few ms
+for a 50 KB body, against 0.4-0.6 s for a full pylatexenc conversion (bench/extract_latex.py measures both).
 """
 
 import re
@@ -41,7 +43,11 @@ _PUA_RE = re.compile("[\U000F0000-\U000FFFFD]")
 _CITE_RE = re.compile(r"\\(?:[cC]ite[a-zA-Z]*|[pP]arencite|[tT]extcite|autocite|footcite|supercite)\*?\s*"
                       r"(?:\[[^\]]*\]\s*){0,2}\{[^{}]*\}")
 _REF_RE = re.compile(r"\\(?:ref|eqref|autoref|Autoref|cref|Cref|pageref|vref|nameref|subref|labelcref)\*?\s*"
-                     r"\{[^{}]*\}")
+                     r"\{([^{}]*)\}")
+# Ref markers: Supplementary Private Use Area-B (formulas use plane 15), one character per \ref.
+_REF_MARK = 0x100000
+_MAX_REFS = 0xFFFD
+_REF_MARK_RE = re.compile("[\U00100000-\U0010FFFD]")
 # Headings end a paragraph and are not body text (section titles are metadata of the figures instead).
 _BREAK_CMDS = ("part", "chapter", "section", "subsection", "subsubsection", "paragraph", "subparagraph")
 _DROP_ARG_CMDS = (
@@ -126,8 +132,9 @@ def _accent(m: re.Match) -> str:
     return unicodedata.normalize("NFC", base + _COMBINING[m.group(1)])
 
 
-def reduce_to_text(latex: str) -> str:
-    """LaTeX fragment -> plain text with paragraph breaks as blank lines (rules in the module docstring)."""
+def reduce_to_text(latex: str, refs: list[list[str]] | None = None) -> str:
+    """LaTeX fragment -> plain text with paragraph breaks as blank lines (rules in the module docstring).
+    With `refs`, each \\ref becomes a marker character and its labels are appended to `refs`."""
     t = _drop_blocks(latex)
     if "\\$" in t:
         t = t.replace("\\$", _DOLLAR)
@@ -136,14 +143,14 @@ def reduce_to_text(latex: str) -> str:
     # the formula with it, as it should. Then the formulas are put back.
     pieces = _MATH_SPLIT_RE.split(t)
     if len(pieces) == 1:
-        return _reduce_plain(t).replace(_DOLLAR, "$")
+        return _reduce_plain(t, refs).replace(_DOLLAR, "$")
     maths = [_inline_math(m) for m in pieces[1::2]][:_MAX_FORMULAS]
     out = []
     for k, text in enumerate(pieces[0::2]):
         if k:
             out.append(chr(_PUA + k - 1) if k - 1 < _MAX_FORMULAS else " ")
         out.append(text)
-    reduced = _reduce_plain("".join(out))
+    reduced = _reduce_plain("".join(out), refs)
     return _PUA_RE.sub(lambda m: maths[ord(m.group(0)) - _PUA], reduced).replace(_DOLLAR, "$")
 
 
@@ -169,9 +176,19 @@ def _inline_math(src: str) -> str:
     return "$" + src[1:-1].strip().replace(_DOLLAR, "\\$") + "$"
 
 
-def _reduce_plain(t: str) -> str:
+def _ref_marker(m: re.Match, refs: list[list[str]]) -> str:
+    if len(refs) >= _MAX_REFS:
+        return REF_PLACEHOLDER
+    refs.append([lab.strip() for lab in m.group(1).split(",") if lab.strip()])  # \cref{a,b} names two
+    return chr(_REF_MARK + len(refs) - 1)
+
+
+def _reduce_plain(t: str, refs: list[list[str]] | None = None) -> str:
     t = _CITE_RE.sub(CITE_PLACEHOLDER, t)
-    t = _REF_RE.sub(REF_PLACEHOLDER, t)
+    if refs is None:
+        t = _REF_RE.sub(REF_PLACEHOLDER, t)
+    else:
+        t = _REF_RE.sub(lambda m: _ref_marker(m, refs), t)
     t = _drop_with_args(t)
     t = _SECTION_RE.sub("\n\n", t)
     t = _PAR_RE.sub("\n\n", t)
@@ -194,4 +211,16 @@ def paragraphs(body_latex: str, *, min_words: int = 5) -> list[str]:
         par = " ".join(par.split())
         if len(par.split()) >= min_words:
             out.append(par)
+    return out
+
+
+def paragraphs_with_refs(body_latex: str, *, min_words: int = 5) -> list[tuple[str, set[str]]]:
+    """The same paragraphs as `paragraphs`, each with the labels it refers to (\\ref, \\cref, ...)."""
+    refs: list[list[str]] = []
+    out = []
+    for par in _PARSPLIT_RE.split(reduce_to_text(body_latex, refs)):
+        labels = {lab for m in _REF_MARK_RE.finditer(par) for lab in refs[ord(m.group(0)) - _REF_MARK]}
+        par = " ".join(_REF_MARK_RE.sub(REF_PLACEHOLDER, par).split())
+        if len(par.split()) >= min_words:
+            out.append((par, labels))
     return out

@@ -29,9 +29,11 @@ from pipeline.extract.raster import (
     rasterize_postscript_batch,
     sniff_image_format,
 )
+from pipeline.source.licenses import normalise_license
 
 log = logging.getLogger(__name__)
 _CHUNK_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_VERSION_RE = re.compile(r"(?:\d{4}\.\d{4,5}|\d{7})v(\d+)(?![0-9])")  # 2301.00001v2, math0601001v3
 
 
 @dataclass
@@ -105,10 +107,22 @@ def _meta_fields(meta: dict | None) -> tuple[str, list[str], str | None]:
     return primary, cats, fld
 
 
+def paper_version(task: PaperTask) -> int | None:
+    """The e-print's version: from its file name in the chunk when it carries one (that is the version
+    extracted), else the latest version the metadata lists (arXivRaw), else None."""
+    for name in (task.paper_id, task.gzip_name or ""):
+        m = _VERSION_RE.search(name)
+        if m:
+            return int(m.group(1))
+    version = (task.meta or {}).get("version")
+    return int(version) if version else None
+
+
 def _paper_row(task: PaperTask, status: str, error: str | None = None, **extra: Any) -> dict:
     row = {
         "paper_id": task.paper_id,
-        "version": (task.meta or {}).get("version"),
+        "version": paper_version(task),
+        "license": normalise_license((task.meta or {}).get("license")),
         "yymm": task.yymm,
         "source_format": task.format,
         "source_bytes": task.source_bytes,
@@ -280,6 +294,11 @@ def _figure_row(task: PaperTask, fig: Any, g: Any, fid: str, primary: str, cats:
         "height": None,
         "image": None,
         "image_sha256": None,
+        "license": normalise_license((task.meta or {}).get("license")),
+        "arxiv_version": paper_version(task),
+        "mentions": list(_g(fig, "mentions") or []),
+        "tikz_source": _g(g, "tikz_source") if g is not None else None,
+        "duplicate_of": None,  # set by the ChunkWriter, which sees the chunk's rows in order
     }
 
 
@@ -395,7 +414,8 @@ def extract_chunk(
         for i, src in enumerate(iter_chunk(tar_path, max_paper_bytes=limits.max_total_bytes)):
             task = PaperTask(
                 paper_id=src.paper_id, yymm=src.yymm, format=src.format, source_bytes=src.compressed_bytes,
-                data=src.data, error=src.error, gzip_name=src.gzip_name, meta=metadata.get(src.paper_id),
+                data=src.data, error=src.error, gzip_name=src.gzip_name,
+                meta=metadata.get(src.paper_id) or metadata.get(re.sub(r"v\d+$", "", src.paper_id)),
                 limits=limits,
             )
             light[i] = PaperTask(**{**task.__dict__, "data": None})

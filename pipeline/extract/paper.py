@@ -7,15 +7,15 @@ Steps (DESIGN.md "Extraction" 2-5 and 7): main file (mainfile) -> cleaned and fl
 expand) -> user macros collected from the document and local .sty files, figure-producing macros and
 environments expanded (macros) -> figure environments, sections, \\graphicspath/extension settings
 (figures) -> graphics resolved like pdfTeX (graphics) -> captions to text (captions) -> weak kinds (kind)
--> body paragraphs (bodytext). Never raises on bad input: problems end up in `warnings` (and in the
-graphic's `status`/`reason`). Rasterising is not done here (see raster.py).
+-> drawn figures' code with the definitions it uses (tikzsource) -> body paragraphs (bodytext), and each
+figure's `mentions`: the paragraphs that \\ref its label or a sub-figure's. Never raises on bad input:
+problems end up in `warnings` (and in the graphic's `status`/`reason`). Rasterising is not done here.
 """
 
 import re
 from typing import Any
 
-from pipeline.extract.bodytext import paragraphs as body_paragraphs
-from pipeline.extract.bodytext import reduce_to_text
+from pipeline.extract.bodytext import paragraphs_with_refs, reduce_to_text
 from pipeline.extract.captions import latex_to_text, normalise_space
 from pipeline.extract.expand import expand_document
 from pipeline.extract.figures import (
@@ -41,7 +41,8 @@ from pipeline.extract.macros import (
 from pipeline.extract.mainfile import TexSources, find_main_tex
 from pipeline.extract.records import FigureRecord, GraphicRef, LatexAnalysis
 from pipeline.extract.texclean import strip_comments
-from pipeline.extract.texscan import read_group, read_optional, read_star
+from pipeline.extract.texscan import find_env_end, read_group, read_optional, read_star
+from pipeline.extract.tikzsource import document_definitions, tikz_source
 
 __all__ = ["analyse_latex", "FigureRecord", "GraphicRef", "LatexAnalysis"]
 
@@ -99,15 +100,37 @@ def analyse_latex(bundle: Any, paper_id: str, *, with_paragraphs: bool = True) -
     raw = find_figures(text, body_start, body_end)
     kinds = _section_kinds(ctx, table) if raw else {}
     for k, rf in enumerate(raw, start=1):
-        result.figures.append(_record(k, rf, text, ctx, table, index, doc.root, kinds))
+        result.figures.append(_record(k, rf, text, ctx, table, index, doc.root, kinds, sources))
+    drawn = [g for f in result.figures for g in f.graphics if g.tikz_source]
+    if drawn:  # the pictures' code, preceded by the definitions it uses
+        defs = document_definitions(doc.text, table.spans)
+        for g in drawn:
+            g.tikz_source = tikz_source(g.tikz_source, defs)
 
     result.title = _title(text, table)
     abstract = _ABSTRACT_RE.search(text, body_start, body_end) or _ABSTRACT_RE.search(text, 0, body_end)
     if abstract:
         result.abstract = normalise_space(reduce_to_text(expand_macros(abstract.group(1), table))) or None
     if with_paragraphs:
-        result.paragraphs = body_paragraphs(expand_macros(text[body_start:body_end], table))
+        pars = paragraphs_with_refs(expand_macros(text[body_start:body_end], table))
+        result.paragraphs = [p for p, _ in pars]
+        for f in result.figures:  # linked by label here: in the text, a \ref is only "<ref>"
+            labels = {lab for lab in (f.label, *f.sublabels) if lab}
+            f.mentions = [p for p, refs in pars if refs & labels] if labels else []
     return result
+
+
+def _drawing_code(command: str, pos: int, path: str | None, text: str, sources: TexSources) -> str | None:
+    """A drawing's code: the environment (or \\feynmandiagram) as it stands in the document, or the file an
+    \\input / \\includestandalone reads."""
+    if command in ("input", "includestandalone"):
+        return strip_comments(sources.text(path)) if path else None
+    if command == "feynmandiagram":
+        opt = read_optional(text, pos + len("\\feynmandiagram"))
+        g = read_group(text, opt[1] if opt else pos + len("\\feynmandiagram"))
+        return text[pos:g[1]] if g else None
+    end = find_env_end(text, command, text.index("}", pos) + 1)
+    return text[pos:end[1]] if end else None
 
 
 def caption_text(latex: str, table: MacroTable) -> str:
@@ -175,8 +198,9 @@ def _section_kinds(ctx: DocContext, table: MacroTable) -> dict[int, str]:
 
 
 def _record(k: int, rf: RawFigure, text: str, ctx: DocContext, table: MacroTable, index: GraphicsIndex,
-            root: str, kinds: dict[int, str]) -> FigureRecord:
+            root: str, kinds: dict[int, str], sources: TexSources) -> FigureRecord:
     sec = ctx.section_at(rf.start)
+    sublabels = [s.label for s in rf.subs if s.label]
     sec_title = caption_text(sec.title_latex, table) if sec else None
     label = rf.label if rf.label is not None else _macro_label(text[rf.start:rf.end], table, rf)
     rec = FigureRecord(
@@ -185,7 +209,7 @@ def _record(k: int, rf: RawFigure, text: str, ctx: DocContext, table: MacroTable
         caption_text=caption_text(rf.caption_latex, table) if rf.caption_latex else None,
         section_title=sec_title or None,
         section_kind="appendix" if ctx.in_appendix(rf.start) else kinds.get(sec.pos, "other") if sec else "other",
-        warnings=list(rf.warnings), start=rf.start, end=rf.end,
+        warnings=list(rf.warnings), start=rf.start, end=rf.end, sublabels=sublabels,
     )
     sub_text = [caption_text(s.caption_latex, table) if s.caption_latex else None
                 for s in rf.subs]
@@ -198,6 +222,8 @@ def _record(k: int, rf: RawFigure, text: str, ctx: DocContext, table: MacroTable
             ref.sublabel = sub.label
         if g.kind == "drawing":
             _resolve_drawing(ref, g.as_written, index, root)
+            if ref.status == "tikz":
+                ref.tikz_source = _drawing_code(g.command, g.pos, ref.path, text, sources)
         else:
             _resolve_file(ref, g.as_written, g.pos, ctx, table, index, root)
         rec.graphics.append(ref)

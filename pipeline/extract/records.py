@@ -21,6 +21,7 @@ class GraphicRef:
     command: str = "includegraphics"  # the LaTeX command or environment that produced it
     width: int | None = None
     height: int | None = None
+    tikz_source: str | None = None  # drawings: the picture's code with the definitions it uses (tikzsource.py)
 
     def to_json(self) -> dict:
         return {
@@ -35,6 +36,8 @@ class FigureRecord:
     figure_index: int  # 1-based, document order
     env: str  # figure, figure*, wrapfigure, sidewaysfigure, SCfigure, teaserfigure, captionof, figcaption ...
     label: str | None = None
+    sublabels: list[str] = field(default_factory=list)  # labels of its sub-figures
+    mentions: list[str] = field(default_factory=list)  # body paragraphs that \ref the label or a sub-label
     caption_latex: str | None = None  # source of the long caption, as written (comments removed)
     caption_text: str | None = None
     short_caption_latex: str | None = None  # the [short] form, when given
