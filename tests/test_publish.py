@@ -23,6 +23,7 @@ from pipeline.dataset.lake import Lake
 from pipeline.dataset.reader import read_figures
 from pipeline.dataset.schemas import EXTRACTOR_VERSION
 
+pytest_plugins = ["s3server"]  # moto's threaded S3 server (tests/s3server.py)
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed: `apt-get install chromium` "
                                     "(scripts/setup.sh --test installs it)")
@@ -202,6 +203,8 @@ def test_gallery_page_escapes_captions_and_draws_in_batches(tmp_path):
     assert "<title>cs.CV figures</title>" in dom and '<img src="x"' not in dom  # the caption stayed text
     dom, console = _chromium(page.as_uri() + "#kind=photo", tmp_path)
     assert console == [] and _cards(dom) == 400
+    dom, console = _chromium(page.as_uri() + "#q=2301.00010", tmp_path)  # the search box, by figure id
+    assert console == [] and _cards(dom) == 1
 
 
 def test_gallery_rebuild_writes_only_new_thumbnails_and_honours_the_limit(lake_root):
@@ -213,6 +216,21 @@ def test_gallery_rebuild_writes_only_new_thumbnails_and_honours_the_limit(lake_r
     capped = build_gallery(lake_root, "cs.LG", limit=2)
     assert capped.shown == 2 and capped.total == first.total
     assert len(list((lake_root / "gallery/cs.LG/thumbs").iterdir())) <= 2
+
+
+def test_card_and_gallery_on_an_s3_lake(lake_root, s3_bucket, tmp_path):
+    for folder in ("figures", "papers", "text", "metadata"):
+        s3_bucket.upload(lake_root / folder, f"lake/{folder}")
+    lake = Lake(f"s3://{s3_bucket.name}/lake", endpoint_url=s3_bucket.endpoint_url, scratch=tmp_path / "s")
+    local = write_card(lake_root)
+    s = write_card(lake)
+    assert s.uri == f"s3://{s3_bucket.name}/lake/README.md"
+    assert lake.read_bytes("README.md").decode() == (lake_root / "README.md").read_text()
+    assert (s.figures, s.licences) == (local.figures, local.licences)
+    g = build_gallery(lake, "cs.CV")
+    page = lake.read_bytes("gallery/cs.CV/index.html").decode()
+    assert g.shown > 0 and page.count('"thumb":"thumbs/') == g.shown
+    assert len(lake.files("gallery/cs.CV/thumbs")) == g.thumbs_written > 0
 
 
 def test_gallery_cli_names_the_known_categories(lake_root, capsys):
