@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 THUMB_PX = 240  # long side; cards are ~220 px wide
 DEFAULT_LIMIT = 5000  # newest figures shown per category: keeps the page's embedded data a few MB
-_COLUMNS = ("figure_id", "paper_id", "figure_kind", "caption_text", "image", "image_sha256", "license",
-            "duplicate_of")
+_COLUMNS = ("figure_id", "paper_id", "figure_kind", "caption_text", "image", "image_sha256", "width", "height",
+            "license", "duplicate_of")
 
 
 @dataclass
@@ -62,6 +62,14 @@ def thumbnail(png: bytes, px: int = THUMB_PX) -> tuple[bytes, int, int]:
         buf = io.BytesIO()
         im.save(buf, "JPEG", quality=82, optimize=True)
         return buf.getvalue(), im.width, im.height
+
+
+def _fit(width: int | None, height: int | None, px: int = THUMB_PX) -> tuple[int, int] | None:
+    """The thumbnail's size from the stored image's (what `thumbnail` makes, give or take a pixel)."""
+    if not width or not height:
+        return None
+    scale = min(1.0, px / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _rows(lake: Lake, category: str, metadata_licences: dict[str, str | None]):
@@ -118,30 +126,36 @@ def build_gallery(lake: Lake | str, category: str, out: Lake | str | None = None
     s = GallerySummary(category=category, page=out.uri(key), key=key)
     existing = {f.key.rsplit("/", 1)[-1] for f in out.files(thumbs_dir)}
     licences = _metadata_licences(lake)
-    figures, pending = [], {}
-    for row in _rows(lake, category, licences):
-        if len(figures) >= limit:  # capped: count the rest from small columns instead of decoding images
-            s.total = _count_images(lake, category)
-            break
-        s.total += 1
-        png = row["image"]["bytes"]
-        name = (row.get("image_sha256") or hashlib.sha256(png).hexdigest())[:24] + ".jpg"
-        try:
-            data, w, h = thumbnail(png)
-        except Exception as exc:  # noqa: BLE001 - a bad image loses its card, not the page
-            log.warning("%s: image not decodable (%s)", row["figure_id"], exc)
-            s.bad_images += 1
-            continue
-        if name not in existing:
-            pending[name] = data
-        kind = row.get("figure_kind") or "other"
-        s.kinds[kind] = s.kinds.get(kind, 0) + 1
-        figures.append({"id": row["figure_id"], "paper": row["paper_id"], "kind": kind, "licence": row["licence"],
-                        "caption": row.get("caption_text") or "", "thumb": f"thumbs/{name}", "w": w, "h": h})
-    # One PUT each: threads hide S3's latency; a local folder needs none.
+    figures, written, writes = [], set(), []
+    # One PUT per thumbnail: threads hide S3's latency; a local folder needs none.
     with ThreadPoolExecutor(max_workers=1 if out.is_local else 16) as pool:
-        list(pool.map(lambda kv: out.write_bytes(f"{thumbs_dir}/{kv[0]}", kv[1]), pending.items()))
-    s.thumbs_written = len(pending)
+        for row in _rows(lake, category, licences):
+            if len(figures) >= limit:  # capped: count the rest from small columns instead of reading images
+                s.total = _count_images(lake, category)
+                break
+            s.total += 1
+            png = row["image"]["bytes"]
+            name = (row.get("image_sha256") or hashlib.sha256(png).hexdigest())[:24] + ".jpg"
+            size = _fit(row.get("width"), row.get("height"))
+            have = name in existing or name in written
+            if not have or size is None:  # a rebuild decodes only new images
+                try:
+                    data, *size = thumbnail(png)
+                except Exception as exc:  # noqa: BLE001 - a bad image loses its card, not the page
+                    log.warning("%s: image not decodable (%s)", row["figure_id"], exc)
+                    s.bad_images += 1
+                    continue
+                if not have:
+                    writes.append(pool.submit(out.write_bytes, f"{thumbs_dir}/{name}", data))
+                    written.add(name)
+            kind = row.get("figure_kind") or "other"
+            s.kinds[kind] = s.kinds.get(kind, 0) + 1
+            figures.append({"id": row["figure_id"], "paper": row["paper_id"], "kind": kind,
+                            "licence": row["licence"], "caption": row.get("caption_text") or "",
+                            "thumb": f"thumbs/{name}", "w": size[0], "h": size[1]})
+    for w in writes:
+        w.result()  # a failed write fails the build before the page is written
+    s.thumbs_written = len(written)
     s.shown = len(figures)
     out.write_bytes(key, render_page(category, figures, s.total).encode("utf-8"))
     used = {f["thumb"].rsplit("/", 1)[-1] for f in figures}
