@@ -84,3 +84,23 @@ def extraction_checks(lake, chunk: str, expected_papers: int | None = None) -> l
                   "changed_types": ", ".join(sorted(changed))},
     ))
     return results
+
+
+def schema_uniform_check(lake, table: str, asset: str, category: str | None = None) -> dg.AssetCheckResult:
+    """Fails when the files a dataset is built from (a category's figures, the text table) do not share one
+    schema: some chunks were extracted by another extractor version or lack current columns, so their rows
+    read as nulls where others have values. Lists the chunks to extract again (`arxiv-forge extract-chunk`,
+    or re-materialise their chunk_extract partitions)."""
+    from pipeline.dataset.reader import schema_report
+
+    r = schema_report(lake, table, category=category)
+    files = "\n".join(f"{o['file']} (extractor {o['extractor_version']}"
+                      + (f"; missing {', '.join(o['missing'])}" if o["missing"] else "")
+                      + (f"; retyped {', '.join(o['changed'])}" if o["changed"] else "") + ")"
+                      for o in r["outdated"][:50])
+    return dg.AssetCheckResult(
+        check_name=f"{table}_schema_uniform", asset_key=asset, passed=not r["mixed"],
+        metadata={"files": r["files"], "schemas": dg.MetadataValue.json(r["groups"]),
+                  "chunks_to_reextract": ", ".join(r["chunks"]) or "none",
+                  "outdated_files": files or "none"},
+    )

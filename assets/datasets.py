@@ -14,6 +14,7 @@ class ShardConfig(dg.Config):
     channels: int = 3
     label_columns: list[str] = ["figure_kind", "section_kind"]
     max_images: int | None = None
+    licenses: list[str] = []  # licence prefixes to keep, e.g. ["cc-by", "cc0"]; empty keeps every figure
 
 
 @dg.asset(
@@ -21,6 +22,9 @@ class ShardConfig(dg.Config):
     partitions_def=category_partitions,
     deps=[dg.AssetDep("figures", partition_mapping=_ALL_CHUNKS)],
     kinds={"numpy"},
+    check_specs=[dg.AssetCheckSpec("figures_schema_uniform", asset="category_figures",
+                                   description="The category's figures files share one schema (one extractor "
+                                               "version); lists the chunks to extract again.")],
 )
 def category_figures(context: dg.AssetExecutionContext, config: ShardConfig, lake: DataLake) -> dg.MaterializeResult:
     """Training shard for one category on the lake: its figures trimmed, letterboxed on white, resized, with
@@ -28,6 +32,7 @@ def category_figures(context: dg.AssetExecutionContext, config: ShardConfig, lak
 
     Reads only `figures/primary_category=<category>/`, and of that only the chunks that changed.
     """
+    from assets.checks import schema_uniform_check
     from pipeline.dataset.shards import preview_images, update_category_shard
     from pipeline.errors import UserError
 
@@ -40,7 +45,7 @@ def category_figures(context: dg.AssetExecutionContext, config: ShardConfig, lak
     try:
         s = update_category_shard(store, category, resolution=config.resolution, channels=config.channels,
                                   label_columns=tuple(config.label_columns), max_images=config.max_images,
-                                  progress=progress)
+                                  progress=progress, licenses=config.licenses or None)
     except UserError as exc:
         raise dg.Failure(str(exc)) from None
     if s.images == 0:
@@ -51,6 +56,8 @@ def category_figures(context: dg.AssetExecutionContext, config: ShardConfig, lak
         "parts_removed": s.parts_removed, "files_read": s.files_read, "bytes_read": s.bytes_read,
         "seconds": round(s.seconds, 2), "skipped": dg.MetadataValue.json(s.skipped),
     }
+    if config.licenses:
+        meta["excluded_by_license"] = s.excluded_by_license
     for col, counts in s.class_counts.items():
         meta[f"{col}_counts"] = dg.MetadataValue.md(md_table([{col: k, "images": v} for k, v in counts.items()]))
     if s.images:
@@ -59,12 +66,14 @@ def category_figures(context: dg.AssetExecutionContext, config: ShardConfig, lak
         path = save_grid(preview_images(store, category, 64), store.scratch("previews") / f"{category}.png", nrow=8)
         store.upload(path, f"shards/{category}/preview.png")
         meta["preview"] = md_image(path, f"{category} training images")
-    return dg.MaterializeResult(metadata=meta)
+    check = schema_uniform_check(store, "figures", "category_figures", category=category)
+    return dg.MaterializeResult(metadata=meta, check_results=[check])
 
 
 class CorpusConfig(dg.Config):
     valid_fraction: float = 0.1
     kinds: list[str] = ["title", "abstract", "caption", "paragraph"]
+    licenses: list[str] = []  # licence prefixes to keep, e.g. ["cc-by", "cc0"]; empty keeps every paper
 
 
 @dg.asset(
@@ -72,17 +81,22 @@ class CorpusConfig(dg.Config):
     partitions_def=field_partitions,
     deps=[dg.AssetDep("text", partition_mapping=_ALL_CHUNKS)],
     kinds={"text"},
+    check_specs=[dg.AssetCheckSpec("text_schema_uniform", asset="field_corpus",
+                                   description="The text table's files share one schema (one extractor "
+                                               "version); lists the chunks to extract again.")],
 )
 def field_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lake: DataLake) -> dg.MaterializeResult:
     """Plain-text corpus of one field on the lake (train / valid lines, split by paper) for the LSTM; one
     part per chunk, so a new chunk adds only its own text."""
+    from assets.checks import schema_uniform_check
     from pipeline.dataset.corpus import corpus_sample, update_field_corpus
     from pipeline.errors import UserError
 
     fld = context.partition_key
     store = lake.lake()
     try:
-        s = update_field_corpus(store, fld, valid_fraction=config.valid_fraction, kinds=tuple(config.kinds))
+        s = update_field_corpus(store, fld, valid_fraction=config.valid_fraction, kinds=tuple(config.kinds),
+                                licenses=config.licenses or None)
     except UserError as exc:
         raise dg.Failure(str(exc)) from None
     sample = []
@@ -95,4 +109,4 @@ def field_corpus(context: dg.AssetExecutionContext, config: CorpusConfig, lake: 
         "valid_lines": s.valid_lines, "train_chars": s.train_chars, "valid_chars": s.valid_chars,
         "parts": s.parts, "parts_built": s.parts_built, "parts_reused": s.parts_reused,
         "by_kind": dg.MetadataValue.json(s.by_kind), "sample": dg.MetadataValue.md(md_table(sample, 200)),
-    })
+    }, check_results=[schema_uniform_check(store, "text", "field_corpus")])

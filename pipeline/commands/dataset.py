@@ -14,6 +14,13 @@ def _lake_args(p) -> None:
     p.add_argument("--endpoint-url", metavar="URL", help="S3-compatible endpoint of the data root (MinIO)")
 
 
+def _license_arg(p, what: str) -> None:
+    p.add_argument("--license", metavar="PREFIXES",
+                   help=f"keep only {what} whose licence starts with one of these comma-separated prefixes, "
+                        "case-insensitive (e.g. cc-by,cc0 matches CC-BY-4.0, CC-BY-NC-SA-4.0, CC0-1.0); "
+                        "papers without a known licence are left out; default: every licence")
+
+
 def register(sub) -> None:
     s = sub.add_parser("shard", help="build a category's training shard on the lake and fetch it",
                        description=__doc__, epilog=example(
@@ -23,6 +30,7 @@ def register(sub) -> None:
     s.add_argument("--out", metavar="DIR", help="local folder for the shard (default var/shards/CATEGORY)")
     s.add_argument("--resolution", type=int, default=64, help="image size in pixels (default 64)")
     s.add_argument("--channels", type=int, default=3, choices=(1, 3))
+    _license_arg(s, "figures")
     _lake_args(s)
     s.set_defaults(func=_shard)
 
@@ -34,6 +42,7 @@ def register(sub) -> None:
     c.add_argument("field", metavar="FIELD", help="text field, e.g. cs, math, hep")
     c.add_argument("--out", metavar="DIR", help="local folder for train.txt / valid.txt (default var/corpora/FIELD)")
     c.add_argument("--valid-fraction", type=float, default=0.1)
+    _license_arg(c, "papers' text")
     _lake_args(c)
     c.set_defaults(func=_corpus)
 
@@ -59,11 +68,13 @@ def _shard(args) -> int:
     from pipeline.dataset.shards import fetch_category_shard, update_category_shard
 
     lake = _lake(args)
-    s = update_category_shard(lake, args.category, resolution=args.resolution, channels=args.channels)
+    s = update_category_shard(lake, args.category, resolution=args.resolution, channels=args.channels,
+                              licenses=args.license)
     out = fetch_category_shard(lake, args.category, args.out or f"var/shards/{args.category}")
     kinds = ", ".join(f"{k} {v}" for k, v in s.class_counts.get("figure_kind", {}).items())
     print(f"{args.category}: {s.images} images at {args.resolution} px ({kinds}); {s.parts_built} chunk(s) read, "
-          f"{s.parts_reused} unchanged; shard in {out}")
+          f"{s.parts_reused} unchanged; shard in {out}"
+          + (f"; {s.excluded_by_license} figure(s) left out by --license" if args.license else ""))
     return 0
 
 
@@ -71,7 +82,7 @@ def _corpus(args) -> int:
     from pipeline.dataset.corpus import fetch_field_corpus, update_field_corpus
 
     lake = _lake(args)
-    s = update_field_corpus(lake, args.field, valid_fraction=args.valid_fraction)
+    s = update_field_corpus(lake, args.field, valid_fraction=args.valid_fraction, licenses=args.license)
     out = fetch_field_corpus(lake, args.field, args.out or f"var/corpora/{args.field}")
     print(f"{args.field}: {s.papers} papers, {s.train_lines} train / {s.valid_lines} valid lines; "
           f"{s.parts_built} chunk(s) read, {s.parts_reused} unchanged; corpus in {out}")

@@ -9,6 +9,10 @@ On the lake a field's corpus is built from parts, one per extracted chunk (like 
 build (one record batch at a time), and writes the index last. `fetch_field_corpus` gives the trainers
 `train.txt` and `valid.txt` (UTF-8, one text per line) in a local folder, assembled from the cached parts.
 
+A licence filter (`licenses=("cc-by", "cc0")`) keeps the text of papers whose normalised licence (the papers
+table's `license`, from the metadata) starts with one of the prefixes, case-insensitively; papers without a
+known licence are left out then. Without a filter the corpus is exactly what it was before filters existed.
+
 The split is by paper (a stable hash of the paper id), so no paper's sentences sit on both sides and
 re-running gives the same split.
 """
@@ -27,9 +31,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.dataset.lake import Lake, LakeFile, as_lake
-from pipeline.dataset.reader import chunk_files
+from pipeline.dataset.reader import chunk_files, read_papers
 from pipeline.dataset.schemas import TEXT_KINDS
 from pipeline.errors import UserError
+from pipeline.source.licenses import license_matches, parse_license_filter
 
 log = logging.getLogger(__name__)
 DEFAULT_KINDS = TEXT_KINDS
@@ -65,15 +70,20 @@ def index_key(field_name: str) -> str:
 
 
 def _build_part(lake: Lake, source: LakeFile, field_name: str, kinds: tuple[str, ...], valid_fraction: float,
-                part_key: str) -> dict:
+                part_key: str, chunk: str, licenses: tuple[str, ...] | None = None) -> dict:
     splits, texts = [], []
+    allowed = None  # paper ids whose licence passes the filter (the text table does not repeat the licence)
+    if licenses is not None:
+        papers_t = read_papers(lake, chunk=chunk, columns=["paper_id", "license"]).to_pydict()
+        allowed = {p for p, lic in zip(papers_t["paper_id"], papers_t["license"], strict=True)
+                   if license_matches(lic, licenses)}
     stats = {"train_lines": 0, "valid_lines": 0, "train_chars": 0, "valid_chars": 0, "by_kind": {}}
     papers = set()
     pf = pq.ParquetFile(lake.fs.open_input_file(lake.path(source.key)))
     for batch in pf.iter_batches(batch_size=4096, columns=["paper_id", "field", "kind", "text"]):
         cols = batch.to_pydict()
         for pid, fld, kind, text in zip(cols["paper_id"], cols["field"], cols["kind"], cols["text"], strict=True):
-            if fld != field_name or kind not in kinds:
+            if fld != field_name or kind not in kinds or allowed is not None and pid not in allowed:
                 continue
             line = " ".join((text or "").split())  # one text per line: newlines inside a text become spaces
             if not line:
@@ -98,9 +108,12 @@ def update_field_corpus(
     *,
     valid_fraction: float = 0.1,
     kinds: tuple[str, ...] = DEFAULT_KINDS,
+    licenses: str | list[str] | tuple[str, ...] | None = None,
 ) -> CorpusSummary:
-    """Bring the field's corpus on the lake up to date with the text table (incremental, see module doc)."""
+    """Bring the field's corpus on the lake up to date with the text table (incremental, see module doc).
+    `licenses`: licence prefixes to keep ("cc-by,cc0" or a list); None keeps every paper."""
     lake = as_lake(lake)
+    licenses = parse_license_filter(licenses)
     bad = [k for k in kinds if k not in TEXT_KINDS]
     if bad or not kinds:
         raise UserError(f"unknown text kind(s) {', '.join(map(repr, bad)) or '(none given)'}; "
@@ -111,6 +124,8 @@ def update_field_corpus(
     key = index_key(field_name)
     s = CorpusSummary(field=field_name, index=lake.uri(key))
     settings = {"valid_fraction": valid_fraction, "kinds": sorted(kinds)}
+    if licenses:
+        settings["licenses"] = list(licenses)
     old = lake.read_json(key) or {}
     same = old.get("format") == CORPUS_FORMAT and old.get("settings") == settings
     old_parts = old.get("parts", {}) if same else {}
@@ -123,7 +138,7 @@ def update_field_corpus(
             continue
         digest = hashlib.sha1(f"{source.stamp}|{json.dumps(settings)}".encode()).hexdigest()[:10]
         parts[chunk] = _build_part(lake, source, field_name, tuple(kinds), valid_fraction,
-                                   f"{CORPORA_DIR}/{field_name}/parts/{chunk}-{digest}")
+                                   f"{CORPORA_DIR}/{field_name}/parts/{chunk}-{digest}", chunk, licenses)
         s.parts_built += 1
     lake.write_json(key, {"format": CORPUS_FORMAT, "field": field_name, "settings": settings, "parts": parts,
                           "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})

@@ -14,6 +14,10 @@ that are gone, and writes the index last: readers see the old shard or the new o
 Parquet row group at a time and written to a memory-mapped scratch array, so memory does not grow with the
 chunk or the category.
 
+A licence filter (`licenses=("cc-by", "cc0")`: prefixes of the figures' normalised `license`, case-insensitive)
+keeps only figures whose paper's licence matches; figures without a known licence are left out then. Without
+a filter every figure is kept and the index is exactly what it was before filters existed.
+
 `fetch_category_shard` is the trainers' side: it downloads the parts it has not cached yet and assembles the
 hand-over directory that `models.shard.load_shard` reads (images.npy memory-mapped, labels.npy, classes.json,
 meta.parquet), in chunk order, then in the order of the chunk's figures file (deterministic: the extractor
@@ -43,6 +47,7 @@ from PIL import Image
 from pipeline.dataset.lake import Lake, LakeFile, as_lake
 from pipeline.dataset.reader import chunk_files
 from pipeline.errors import UserError
+from pipeline.source.licenses import license_matches, parse_license_filter
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,7 @@ class ShardSummary:
     parts_reused: int = 0
     parts_removed: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    excluded_by_license: int = 0  # figures with images that the licence filter left out
     class_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     files_read: int = 0
     bytes_read: int = 0
@@ -121,19 +127,19 @@ def read_index(lake: Lake | str | Path, category: str) -> dict | None:
 # ---------------------------------------------------------------------------------------------------------
 
 def _build_part(lake: Lake, source: LakeFile, chunk: str, resolution: int, channels: int, part_key: str,
-                summary: ShardSummary) -> dict:
+                summary: ShardSummary, licenses: tuple[str, ...] | None = None) -> dict:
     """One chunk's figures -> a part on the lake (npz + parquet). Reads one row group at a time."""
     mode = "RGB" if channels == 3 else "L"
     scratch = lake.scratch("build")
     tmp = scratch / f"{uuid.uuid4().hex}.npy"
-    columns = [*META_COLUMNS, *LABEL_COLUMNS, "image"]
+    columns = [*META_COLUMNS, *LABEL_COLUMNS, "image", *(["license"] if licenses else [])]
     pf = pq.ParquetFile(lake.fs.open_input_file(lake.path(source.key)))
     capacity = max(pf.metadata.num_rows, 1)
     images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(capacity, channels, resolution,
                                                                                 resolution))
     labels = np.zeros((capacity, len(LABEL_COLUMNS)), dtype=np.int64)
     meta: dict[str, list] = {c: [] for c in META_COLUMNS}
-    n = 0
+    n = excluded = 0
     try:
         for g in range(pf.num_row_groups):
             batch = pf.read_row_group(g, columns=[c for c in columns if c in pf.schema_arrow.names])
@@ -141,6 +147,9 @@ def _build_part(lake: Lake, source: LakeFile, chunk: str, resolution: int, chann
             for i in range(batch.num_rows):
                 img = rows["image"][i]
                 if not img or not img.get("bytes"):
+                    continue
+                if not license_matches(rows.get("license", [None] * batch.num_rows)[i], licenses):
+                    excluded += 1  # files from before the license column count as unknown licence
                     continue
                 try:
                     with Image.open(io.BytesIO(img["bytes"])) as im:
@@ -170,7 +179,10 @@ def _build_part(lake: Lake, source: LakeFile, chunk: str, resolution: int, chann
     summary.bytes_read += source.size
     counts = {c: np.bincount(labels[:n, k], minlength=len(LABEL_VOCABULARIES[c])).tolist()
               for k, c in enumerate(LABEL_COLUMNS)}
-    return {"key": part_key, "source": source.stamp, "images": n, "counts": counts}
+    part = {"key": part_key, "source": source.stamp, "images": n, "counts": counts}
+    if licenses is not None:
+        part["excluded_by_license"] = excluded
+    return part
 
 
 def update_category_shard(
@@ -182,11 +194,14 @@ def update_category_shard(
     label_columns: tuple[str, ...] = LABEL_COLUMNS,
     max_images: int | None = None,
     progress=None,
+    licenses: str | list[str] | tuple[str, ...] | None = None,
 ) -> ShardSummary:
     """Bring the category's shard on the lake up to date with its figures (incremental, see module doc).
 
-    `label_columns` and `max_images` are recorded in the index for `fetch_category_shard`."""
+    `label_columns` and `max_images` are recorded in the index for `fetch_category_shard`. `licenses`: licence
+    prefixes to keep ("cc-by,cc0" or a list); None keeps every figure."""
     lake = as_lake(lake)
+    licenses = parse_license_filter(licenses)
     label_columns = check_label_columns(label_columns)
     if resolution not in (16, 32, 64, 128, 256, 512) or channels not in (1, 3):
         raise UserError(f"shard resolution must be one of 16, 32, 64, 128, 256, 512 and channels 1 or 3; got "
@@ -196,7 +211,9 @@ def update_category_shard(
     summary = ShardSummary(category=category, index=lake.uri(key))
     variant = f"{resolution}px-{channels}ch"
     old = lake.read_json(key) or {}
-    old_parts = old.get("parts", {}) if old.get("variant") == variant and old.get("format") == SHARD_FORMAT else {}
+    same = old.get("variant") == variant and old.get("format") == SHARD_FORMAT and \
+        old.get("licenses") == (list(licenses) if licenses else None)
+    old_parts = old.get("parts", {}) if same else {}
     sources = chunk_files(lake, f"figures/primary_category={category}")
     parts: dict[str, dict] = {}
     for k, (chunk, source) in enumerate(sorted(sources.items()), 1):
@@ -205,8 +222,9 @@ def update_category_shard(
             parts[chunk] = prev
             summary.parts_reused += 1
             continue
-        part_key = f"{SHARDS_DIR}/{category}/parts/{variant}/{chunk}-{hashlib.sha1(source.stamp.encode()).hexdigest()[:10]}"
-        parts[chunk] = _build_part(lake, source, chunk, resolution, channels, part_key, summary)
+        stamp = source.stamp + (f"|{','.join(licenses)}" if licenses else "")  # a filtered part is another part
+        part_key = f"{SHARDS_DIR}/{category}/parts/{variant}/{chunk}-{hashlib.sha1(stamp.encode()).hexdigest()[:10]}"
+        parts[chunk] = _build_part(lake, source, chunk, resolution, channels, part_key, summary, licenses)
         summary.parts_built += 1
         if progress is not None:
             progress(k, len(sources), summary)
@@ -215,6 +233,8 @@ def update_category_shard(
              "names": {c: list(v) for c, v in LABEL_VOCABULARIES.items()},
              "images": sum(p["images"] for p in parts.values()), "parts": parts,
              "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if licenses:
+        index["licenses"] = list(licenses)
     lake.write_json(key, index)
     keep = {p["key"] for p in parts.values()}
     for f in lake.files(f"{SHARDS_DIR}/{category}/parts"):
@@ -223,6 +243,7 @@ def update_category_shard(
             summary.parts_removed += f.key.endswith(".npz")
     summary.images = index["images"]
     summary.parts = len(parts)
+    summary.excluded_by_license = sum(p.get("excluded_by_license", 0) for p in parts.values())
     for c in label_columns:
         totals = np.sum([p["counts"][c] for p in parts.values()], axis=0) if parts else []
         summary.class_counts[c] = {name: int(v) for name, v in zip(LABEL_VOCABULARIES[c], totals, strict=False)
