@@ -13,7 +13,12 @@ aligns the extracted figure environments with the truth rows of each paper, and 
 - rendered image: every graphic the truth resolves to a file got a stored image;
 - figure_kind and section_kind: accuracy with confusion matrices (rows marked ambiguous in the truth are
   left out of figure_kind); figure_kind also on the papers the kind model was not fitted on;
-- papers/s: wall clock of process_paper over the corpus on one core, images included.
+- papers/s: wall clock of process_paper over the corpus on one core, images included;
+- the newer figure columns, counted (no truth for them): figures whose paragraphs \\ref them (`mentions`),
+  drawn figures with `tikz_source` (and how many hit the size cap), images that are a `duplicate_of` an
+  earlier one (the rows go through the ChunkWriter into a scratch lake, as a chunk run writes them). The
+  corpus has no arXiv metadata, so `license` is null for every row; `arxiv_version` too (no version in
+  the file names).
 
     .venv/bin/python bench/real_corpus.py [--papers cs-01,phys-03] [--show-misses]
 
@@ -193,6 +198,43 @@ def score(truth: dict[str, list[dict]], extracted: dict[str, list[dict]], show: 
             "misses": {k: v for k, v in misses.items()}}
 
 
+def column_counts(rows: list[dict], ids: dict[str, str]) -> dict:
+    """Counts of the mentions / tikz_source / duplicate_of / license / arxiv_version columns over the corpus,
+    read back from a scratch lake the rows were written to by the ChunkWriter (which sets duplicate_of)."""
+    from pipeline.dataset.reader import read_figures
+    from pipeline.dataset.writer import ChunkWriter
+
+    with tempfile.TemporaryDirectory(prefix="af-cols-") as d:
+        with ChunkWriter(d, "arXiv_src_2401_001") as w:
+            for r in rows:
+                w.add_figure(r)
+            w.commit()
+        t = read_figures(d, lake_duplicates=True, columns=[
+            "figure_id", "paper_id", "figure_index", "label", "graphic_status", "image_sha256", "mentions",
+            "tikz_source", "duplicate_of", "license", "arxiv_version"]).to_pylist()
+    figs: dict[tuple, dict] = {}
+    for r in t:
+        figs.setdefault((r["paper_id"], r["figure_index"]), r)
+    drawn = [r for r in t if r["graphic_status"] == "tikz"]
+    dups = [r for r in t if r["duplicate_of"]]
+    same_paper = sum(r["duplicate_of"].split("/f")[0] == r["paper_id"] for r in dups)
+    sizes = sorted(len(r["tikz_source"].encode()) for r in drawn if r["tikz_source"])
+    return {
+        "figures": len(figs), "figures_with_label": sum(bool(f["label"]) for f in figs.values()),
+        "figures_with_mentions": sum(bool(f["mentions"]) for f in figs.values()),
+        "mentions_total": sum(len(f["mentions"] or []) for f in figs.values()),
+        "papers_with_mentions": len({p for (p, _), f in figs.items() if f["mentions"]}),
+        "tikz_graphics": len(drawn), "tikz_with_source": sum(bool(r["tikz_source"]) for r in drawn),
+        "tikz_truncated": sum("% [arxiv-forge: truncated" in (r["tikz_source"] or "") for r in drawn),
+        "tikz_source_median_bytes": sizes[len(sizes) // 2] if sizes else None,
+        "images": sum(bool(r["image_sha256"]) for r in t), "duplicate_images": len(dups),
+        "duplicates_same_paper": same_paper, "duplicates_other_paper": len(dups) - same_paper,
+        "duplicate_examples": sorted({f"{ids[r['paper_id']]}: {r['figure_id']} = {r['duplicate_of']}" for r in dups}),
+        "license_known": sum(r["license"] is not None for r in t),
+        "arxiv_version_known": sum(r["arxiv_version"] is not None for r in t),
+    }
+
+
 def run_extraction(papers: list[str]) -> tuple[dict[str, list[dict]], float]:
     from pipeline.extract.chunk import PaperTask, process_paper
     from pipeline.source.chunk import iter_chunk
@@ -201,14 +243,17 @@ def run_extraction(papers: list[str]) -> tuple[dict[str, list[dict]], float]:
         tar, ids = corpus_chunk(papers, Path(d))
         tasks = [PaperTask(paper_id=s.paper_id, yymm=s.yymm, format=s.format, source_bytes=s.compressed_bytes,
                            data=s.data, error=s.error, gzip_name=s.gzip_name) for s in iter_chunk(tar)]
-    out, stages = {}, Counter()
+    out, stages, rows = {}, Counter(), []
     t0 = time.perf_counter()
     for task in tasks:
         result = process_paper(task)
         out[ids[task.paper_id]] = extracted_figures(result.figures)
         stages.update(result.timings)
+        rows += result.figures
+    seconds = time.perf_counter() - t0
     run_extraction.stages = {k: round(v, 2) for k, v in stages.items()}  # CPU seconds by stage
-    return out, time.perf_counter() - t0
+    run_extraction.columns = column_counts(rows, ids)
+    return out, seconds
 
 
 def confusion_table(conf: dict, labels: tuple[str, ...]) -> str:
@@ -242,6 +287,7 @@ def main() -> None:
     ok = sum(p.get("figure_kind_ok", 0) for k, p in res["per_paper"].items() if held_out(k))
     total = sum(p.get("figure_kind_total", 0) for k, p in res["per_paper"].items() if held_out(k))
     res["totals"]["figure_kind_unseen_papers"] = round(ok / total, 4) if total else None
+    res["columns"] = run_extraction.columns
     for paper, p in res["per_paper"].items():
         parts = [f"{p['matched']}/{p['truth']} envs ({p['extracted']} extracted)"]
         for k in ("resolved", "caption_src", "caption_text", "figure_kind", "section_kind"):
@@ -255,6 +301,12 @@ def main() -> None:
     print()
     for k, v in res["totals"].items():
         print(f"{k:<24} {v}")
+    print()
+    for k, v in res["columns"].items():
+        if k != "duplicate_examples":
+            print(f"{k:<24} {v}")
+    for line in res["columns"]["duplicate_examples"]:
+        print(f"  duplicate: {line}")
     if args.show_misses:
         for name, items in res["misses"].items():
             print(f"\n== {name} ({len(items)})")

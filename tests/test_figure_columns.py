@@ -90,15 +90,19 @@ Panels \cref{fig:a,fig:other} and \subref{fig:b} compare the two settings side b
 \begin{tikzpicture}
 \node[box] (n) {$\R$};
 \draw[ours] (0,0) -- (1,1);
+\definecolor{inpicture}{RGB}{5,5,5}\fill[inpicture] (2,0) circle (1);
 \end{tikzpicture}
 \caption{A drawing.}\label{fig:draw}
 \end{figure}
 \begin{figure}\includegraphics{c.png}\caption{Never referred to.}\label{fig:lonely}\end{figure}
+\begin{figure}\includestandalone{pic}\caption{A standalone picture.}\end{figure}
 
 \section{Discussion}
 The pair in \ref*{fig:pair} is explained by the drawing in \autoref{fig:draw} above.
 """)
 BIG_PICTURE = "\\begin{tikzpicture}\n" + "\\draw (0,0) -- (1,1);\n" * 4000 + "\\end{tikzpicture}"
+STANDALONE = (b"\\documentclass{standalone}\n\\usepackage{tikz}\n\\begin{document}\n"
+              b"\\begin{tikzpicture}\\draw (0,0) -- (1,0);\\end{tikzpicture}\n\\end{document}\n")
 PAPER_2 = _doc("", r"""
 Some words about the single figure of this second paper, Figure~\ref{fig:same}.
 
@@ -146,7 +150,7 @@ def lake(tmp_path_factory) -> Path:
     data = root / "data"
     new = _chunk(root / f"{NEW}.tar", {
         "2301/2301.00001.gz": _targz({"main.tex": PAPER_1, "plot.png": RED, "a.png": GREEN, "b.png": RED,
-                                      "c.png": BLUE}),
+                                      "c.png": BLUE, "pic.tex": STANDALONE}),
         "2301/2301.00002v3.gz": _targz({"main.tex": PAPER_2, "same.png": RED}),
     })
     old = _chunk(root / f"{OLD}.tar", {"2212/2212.00001.gz": _targz({"main.tex": PAPER_3, "r.png": RED})})
@@ -225,6 +229,8 @@ def test_tikz_source_with_the_definitions_it_uses(lake):
                          r"\begin{tikzpicture}"]
     assert src.endswith(r"\end{tikzpicture}") and r"\node[box] (n) {$\R$};" in src
     assert "unusedcolour" not in src and "unusedmacro" not in src and "figref" not in src
+    assert src.count(r"\definecolor{inpicture}") == 1  # defined inside the picture: not repeated before it
+    assert rows["2301.00001/f5"]["tikz_source"] == STANDALONE.decode().strip()  # a whole document: nothing added
     assert all(r["tikz_source"] is None for k, r in rows.items() if r["graphic_status"] != "tikz")
     big = rows["2301.00002v3/f2"]["tikz_source"]
     assert len(big.encode()) < 64 * 1024 + 100 and big.endswith(f"of {len(BIG_PICTURE.encode())} bytes]")

@@ -12,6 +12,8 @@ directly or through another definition it uses:
 - `\\tikzset`/`\\pgfplotsset`/`\\pgfkeys`: when a style it defines (`name/.style`) appears, always when it only
   sets options (`compat=1.18`) or `every ...` styles, which apply to every picture;
 - `\\usetikzlibrary`/`\\usepgfplotslibrary`: always (small, and needed to compile anything).
+A definition the code already holds (a Dia or matplotlib export defines its colours inside the picture) is
+not repeated, and a standalone file (`\\includestandalone`, with its own `\\documentclass`) gets none.
 The result is capped at MAX_BYTES of UTF-8; a cut result ends with a `% [arxiv-forge: truncated ...]` line.
 """
 
@@ -100,6 +102,9 @@ def document_definitions(doc: str, macro_spans: list[tuple[int, int]]) -> list[D
 
 def tikz_source(code: str, defs: list[Definition], max_bytes: int = MAX_BYTES) -> str:
     """The picture's code preceded by the definitions it uses (transitively), capped at max_bytes."""
+    if "\\documentclass" in code:
+        defs = []  # a complete document: nothing may come before \documentclass
+    defs = [d for d in defs if d.code not in code]
     chosen = {k for k, d in enumerate(defs) if d.uses is None}
     seen = "\n".join([code, *(defs[k].code for k in chosen)])  # text not yet searched for uses
     while True:
