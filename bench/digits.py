@@ -118,9 +118,10 @@ def main() -> int:
                                     n_samples=args.samples, seed=0, cache_dir=args.work / "eval-cache")
 
     if "gan" not in args.skip:
-        cfg = build("gan", "cpu-small", "cpu", resolution=32, g_ch=args.gan_ch, d_ch=args.gan_ch, z_dim=64,
-                    embed_dim=64, batch_size=args.gan_batch, minutes=args.minutes, diffaug=args.diffaug,
-                    checkpoint_every=250, seed=0, cpu_threads=args.threads, **parse_overrides(args.gan_set))
+        cfg = build("gan", "cpu-small", "cpu", **{
+            "resolution": 32, "g_ch": args.gan_ch, "d_ch": args.gan_ch, "z_dim": 64, "embed_dim": 64,
+            "batch_size": args.gan_batch, "minutes": args.minutes, "diffaug": args.diffaug, "checkpoint_every": 250,
+            "seed": 0, "cpu_threads": args.threads, **parse_overrides(args.gan_set)})
         t0 = time.monotonic()
         train_m = gan.train(shard.images, labels, cfg, args.work / f"gan{suffix}", indices=train_idx,
                             class_names=names)
@@ -135,9 +136,10 @@ def main() -> int:
                  eval_m["kid_inception_floor_train_vs_heldout"], eval_m.get("diversity_ratio"))
 
     if "vae" not in args.skip:
-        vcfg = build("vae", "cpu-small", "cpu", resolution=32, ch=args.vae_ch, z_dim=32, batch_size=64,
-                     minutes=args.minutes, kl_warmup_steps=500, checkpoint_every=250, seed=0, cpu_threads=args.threads,
-                     **parse_overrides(args.vae_set))
+        vcfg = build("vae", "cpu-small", "cpu", **{
+            "resolution": 32, "ch": args.vae_ch, "z_dim": 32, "batch_size": 64, "minutes": args.minutes,
+            "kl_warmup_steps": 500, "checkpoint_every": 250, "seed": 0, "cpu_threads": args.threads,
+            **parse_overrides(args.vae_set)})
         t0 = time.monotonic()
         train_m = vae.train(shard.images, labels, vcfg, args.work / f"vae{suffix}", indices=train_idx,
                             holdout=hold_idx, class_names=names)

@@ -151,8 +151,7 @@ def main() -> int:
     corpora = ["arxiv"] if args.tune else (args.corpus or ["ptb", "pydoc"])
     models = ["preset"] if args.tune else (args.model or ["preset", "char-lstm"])
     results_path = ROOT / "bench" / "results" / ("text_tuning.json" if args.tune else "text_vs_xz.json")
-    results = json.loads(results_path.read_text()) if results_path.exists() and args.tune else {}
-    results.setdefault("corpora", {})
+    measured: dict[str, dict] = {}
     for name in corpora:
         files = corpus(name, args.work)
         figures = xz_figures(files)
@@ -176,6 +175,11 @@ def main() -> int:
                      m, name, r["test_bpc"], r["ratio_to_xz_test_alone"], r["ratio_to_xz_given_train"], r["steps"],
                      r["train_tokens_per_s"])
         figures["load_average"] = [load_before, os.getloadavg()]
+        measured[name] = figures
+    # read-modify-write at the end, so tuning runs in parallel processes all land in the file
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results.setdefault("corpora", {})
+    for name, figures in measured.items():
         results["corpora"].setdefault(name, {}).update(figures)
     results.update({"minutes_per_model": args.minutes, "threads_per_model": 1,
                     "machine_cpus": os.cpu_count(), "note": __doc__.split("\n\n")[2].replace("\n", " ")})
