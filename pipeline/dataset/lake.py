@@ -165,6 +165,8 @@ class Lake:
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
+                # mkstemp makes the file 0600; lake files are data to share (a web server serves the gallery)
+                os.chmod(tmp, 0o644)
                 os.replace(tmp, target)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
