@@ -130,6 +130,10 @@ def test_paper_id_from_member():
     assert paper_id_from_member("1501/1501.00001v2.pdf") == "1501.00001v2"
     assert paper_id_from_member("0703/cond-mat0703747.gz") == "cond-mat/0703747"
     assert paper_id_from_member("0704/0704.0001") == "0704.0001"  # no extension: keep the dot
+    # files and folders on a disk (`arxiv-forge extract`) are named by the same function
+    assert paper_id_from_member("2301.00001.tar.gz") == "2301.00001"
+    assert paper_id_from_member("hep-th9108001.tar") == "hep-th/9108001"
+    assert paper_id_from_member("paper.tex") == "paper" and paper_id_from_member("my.paper") == "my.paper"
 
 
 def test_skips_dirs_and_members_outside_yymm_records_links(tmp_path):

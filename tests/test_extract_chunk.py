@@ -417,6 +417,40 @@ def test_cli_extract_tex_file_uses_its_folder(tmp_path, capsys):
     assert objs[0]["graphics"][0]["path"] == "figs/a.png" and objs[0]["graphics"][0]["width"] == 64
 
 
+def test_cli_extract_gives_the_rows_a_chunk_gives(extracted, tmp_path, capsys):
+    """`arxiv-forge extract` runs process_paper as a chunk does: same figure ids, kinds, sizes and statuses."""
+    from pipeline.cli import main
+
+    _, data, _ = extracted
+    bundle = tmp_path / "2301.00001.tar.gz"  # the id comes from the chunk reader's function (.tar.gz too)
+    bundle.write_bytes(paper_members()["2301/2301.00001.gz"])
+    assert main(["extract", str(bundle), "--json"]) == 0
+    got = {g["figure_id"]: (o["figure_kind"], g["status"], g["width"], g["height"], g["as_written"])
+           for o in (json.loads(line) for line in capsys.readouterr().out.splitlines()) for g in o["graphics"]}
+    rows = read_figures(data, columns=["figure_id", "paper_id", "figure_kind", "graphic_status", "width",
+                                       "height"]).to_pylist()
+    want = {r["figure_id"]: (r["figure_kind"], r["graphic_status"], r["width"], r["height"])
+            for r in rows if r["paper_id"] == "2301.00001"}
+    assert {k: v[:4] for k, v in got.items()} == want and len(want) == 4
+    assert got["2301.00001/f3"][4] == "figs/missing"  # the name as written, for the missing graphic
+
+
+def test_cli_extract_kills_a_paper_at_its_deadline_and_goes_on(tmp_path, capsys):
+    """The paper deadline of the worker pool applies: a looping EPS ends its paper, not the command."""
+    from pipeline.cli import main
+
+    members = paper_members()
+    (tmp_path / "2301.00007.gz").write_bytes(members["2301/2301.00007.gz"])
+    (tmp_path / "math0601001.gz").write_bytes(members["2301/2301.00002.gz"])  # an old-style id
+    start = time.monotonic()
+    rc = main(["extract", str(tmp_path / "2301.00007.gz"), str(tmp_path / "math0601001.gz"),
+               "--paper-timeout", "2", "--workers", "2"])
+    out, err = capsys.readouterr()
+    assert rc == 1 and time.monotonic() - start < 15
+    assert err.count("\n") == 1 and "2301.00007.gz: cannot extract: timeout after 2 s" in err
+    assert out.startswith("math/0601001: main main.tex, 0 figures")
+
+
 def test_real_submissions_as_a_chunk(real_fixtures, tmp_path):
     """The real arXiv fixtures packed as one chunk: each ends in the status its content calls for."""
     names = ["1801.03879-1", "Upload9BadFileNames", "relative_path", "sampleF_html", "source_with_dir",

@@ -1,9 +1,10 @@
 """Extract one chunk tar (`arXiv_src_YYMM_NNN.tar`) into the papers / figures / text tables.
 
 `extract_chunk` streams the chunk with `pipeline.source.chunk.iter_chunk`, runs `process_paper` for each
-paper in the worker pool (`pipeline.extract.worker.run_pool`: wall-clock limit, memory cap, crash
-recovery), and streams the rows into a `ChunkWriter` (atomic, idempotent). Every paper of the chunk ends in
-exactly one papers row, in chunk order, whatever happened to it.
+paper in the worker pool (`process_papers`, over `pipeline.extract.worker.run_pool`: wall-clock limit, memory
+cap, crash recovery), and streams the rows into a `ChunkWriter` (atomic, idempotent). Every paper of the chunk
+ends in exactly one papers row, in chunk order, whatever happened to it. `arxiv-forge extract` runs papers
+on a disk through the same `process_papers`, so one paper there gives the rows it would give in a chunk.
 """
 
 import hashlib
@@ -12,6 +13,7 @@ import os
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -29,6 +31,7 @@ from pipeline.extract.raster import (
     rasterize_postscript_batch,
     sniff_image_format,
 )
+from pipeline.source.chunk import PaperSource
 from pipeline.source.licenses import normalise_license
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,9 @@ class PaperResult:
     figures: list[dict]
     text: list[dict]
     timings: dict[str, float] = field(default_factory=dict)  # read, analysis, raster, encode (CPU seconds)
+    # figure_id -> {"as_written", "sublabel"}: how the source named each row's graphic. Not a table column;
+    # `arxiv-forge extract` shows it (a missing graphic is found by the name the author wrote).
+    graphic_refs: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -181,9 +187,11 @@ def process_paper(task: PaperTask) -> PaperResult:
     primary, cats, fld = _meta_fields(task.meta)
     text = _metadata_text(task, fld)
 
+    refs: dict[str, dict] = {}
+
     def done(row: dict, figures: list[dict] | None = None, more_text: list[dict] | None = None) -> PaperResult:
         row["seconds"] = time.perf_counter() - t_start
-        return PaperResult(row, figures or [], text + (more_text or []), timings)
+        return PaperResult(row, figures or [], text + (more_text or []), timings, refs)
 
     if task.format == "error" or task.data is None:
         return done(_paper_row(task, "error", task.error or "no data in the chunk for this paper"))
@@ -225,6 +233,8 @@ def process_paper(task: PaperTask) -> PaperResult:
         for j, g in enumerate(graphics, 1):
             fid = f"{task.paper_id}/f{k}" if len(graphics) == 1 else f"{task.paper_id}/f{k}/{j}"
             row = _figure_row(task, fig, g, fid, primary, cats)
+            if g is not None:
+                refs[fid] = {"as_written": _g(g, "as_written"), "sublabel": _g(g, "sublabel")}
             if g is not None and _g(g, "status") == "ok" and _g(g, "path") in bundle.files:
                 res = _raster_cached(bundle, g, cache, task.limits, timings)
                 _apply_raster(row, res, fid)
@@ -378,6 +388,44 @@ def chunk_months(chunk: str) -> list[str] | None:
     return [m.group(1)] if m else None
 
 
+def paper_task(src: PaperSource, metadata: dict[str, dict] | None = None,
+               limits: Limits = DEFAULT_LIMITS) -> PaperTask:
+    """The worker's task for a paper read by the chunk reader (`iter_chunk`, `read_paper_file`), with its
+    metadata row (looked up by id, then by id without a version suffix)."""
+    metadata = metadata or {}
+    return PaperTask(
+        paper_id=src.paper_id, yymm=src.yymm, format=src.format, source_bytes=src.compressed_bytes,
+        data=src.data, error=src.error, gzip_name=src.gzip_name,
+        meta=metadata.get(src.paper_id) or metadata.get(re.sub(r"v\d+$", "", src.paper_id)), limits=limits,
+    )
+
+
+def process_papers(tasks: Iterable[PaperTask], *, workers: int = 1,
+                   limits: Limits = DEFAULT_LIMITS) -> Iterator[PaperResult]:
+    """`process_paper` for each task in the worker pool, results in input order: `limits.paper_timeout_s` of
+    wall clock per paper, `limits.paper_memory_bytes` per worker, crash recovery. A paper whose worker timed
+    out, ran out of memory or died ends in an error row (with its metadata text), never in an exception."""
+    from pipeline.extract.worker import run_pool
+
+    light: dict[int, PaperTask] = {}  # per in-flight paper, without its bytes: fills the row if a worker dies
+
+    def feed() -> Iterator[PaperTask]:
+        for i, task in enumerate(tasks):
+            light[i] = PaperTask(**{**task.__dict__, "data": None})
+            yield task
+
+    for outcome in run_pool(process_paper, feed(), workers=max(1, workers), timeout_s=limits.paper_timeout_s,
+                            memory_bytes=limits.paper_memory_bytes):
+        task = light.pop(outcome.index)
+        if outcome.ok:
+            yield outcome.value
+            continue
+        _, _, fld = _meta_fields(task.meta)
+        row = _paper_row(task, "error", outcome.error)
+        row["seconds"] = outcome.seconds
+        yield PaperResult(row, [], _metadata_text(task, fld), {})
+
+
 def extract_chunk(
     tar_path: str | Path | BinaryIO,
     lake: Lake | str | Path,
@@ -394,7 +442,6 @@ def extract_chunk(
     `metadata` maps paper ids to metadata rows (title, abstract, categories, primary_category, field).
     `progress(done_papers, summary)` is called after each paper (a callable, or None for log lines).
     """
-    from pipeline.extract.worker import run_pool
     from pipeline.source.chunk import iter_chunk
 
     if isinstance(tar_path, str) and not tar_path.startswith("s3://"):
@@ -406,33 +453,13 @@ def extract_chunk(
     workers = max(1, workers or os.cpu_count() or 1)
     metadata = metadata or {}
     summary = ChunkSummary(chunk=chunk, timings={"read": 0.0, "analysis": 0.0, "raster": 0.0, "encode": 0.0, "kind": 0.0})
-    light: dict[int, PaperTask] = {}  # per in-flight paper, without its bytes: fills the row if a worker dies
     t0 = time.perf_counter()
     last_log = t0
-
-    def tasks():
-        for i, src in enumerate(iter_chunk(tar_path, max_paper_bytes=limits.max_total_bytes)):
-            task = PaperTask(
-                paper_id=src.paper_id, yymm=src.yymm, format=src.format, source_bytes=src.compressed_bytes,
-                data=src.data, error=src.error, gzip_name=src.gzip_name,
-                meta=metadata.get(src.paper_id) or metadata.get(re.sub(r"v\d+$", "", src.paper_id)),
-                limits=limits,
-            )
-            light[i] = PaperTask(**{**task.__dict__, "data": None})
-            yield task
+    tasks = (paper_task(src, metadata, limits)
+             for src in iter_chunk(tar_path, max_paper_bytes=limits.max_total_bytes))
 
     with ChunkWriter(lake, chunk) as writer:
-        outcomes = run_pool(process_paper, tasks(), workers=workers, timeout_s=limits.paper_timeout_s,
-                            memory_bytes=limits.paper_memory_bytes)
-        for outcome in outcomes:
-            task = light.pop(outcome.index)
-            if outcome.ok:
-                result: PaperResult = outcome.value
-            else:  # timeout, crash or an exception outside process_paper's own handling
-                primary, _, fld = _meta_fields(task.meta)
-                row = _paper_row(task, "error", outcome.error)
-                row["seconds"] = outcome.seconds
-                result = PaperResult(row, [], _metadata_text(task, fld), {})
+        for result in process_papers(tasks, workers=workers, limits=limits):
             writer.add_paper(result.paper)
             for row in result.figures:
                 writer.add_figure(row)

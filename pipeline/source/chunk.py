@@ -40,7 +40,9 @@ _YYMM_RE = re.compile(r"^\d{4}$")
 _OLD_ID_RE = re.compile(r"^([a-zA-Z][a-zA-Z-]*)(?:\.[A-Za-z]{1,3})?(\d{7}(?:v\d+)?)$")
 _KIND = {tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hard link", tarfile.CHRTYPE: "character device",
          tarfile.BLKTYPE: "block device", tarfile.FIFOTYPE: "fifo"}
-_KNOWN_EXT = (".gz", ".pdf", ".tgz", ".tar", ".ps", ".html", ".htm")
+# Longest first: `2301.00001.tar.gz` is 2301.00001. The last ones never occur in a chunk, only on a disk
+# (`arxiv-forge extract paper.tex`), where the same function names the paper.
+_KNOWN_EXT = (".tar.gz", ".gz", ".pdf", ".tgz", ".tar", ".ps", ".html", ".htm", ".tex")
 _TEX_HINTS = re.compile(
     rb"\\(documentclass|documentstyle|begin\s*\{|input\b|include\b|section|chapter|title\b|author\b|"
     rb"def\\|newcommand|renewcommand|usepackage|magnification|relax|font\\|catcode|baselineskip|"
@@ -63,7 +65,7 @@ class ChunkError(UserError):
 class PaperSource:
     paper_id: str  # "2301.00001", or an old id restored: "math/0601001"
     member: str  # tar member name, e.g. "2301/2301.00001.gz"
-    yymm: str
+    yymm: str | None  # the chunk folder (YYMM); None for a file read on its own (read_paper_file)
     format: str  # one of FORMATS
     compressed_bytes: int  # the member's size in the chunk
     uncompressed_bytes: int | None  # payload size after gunzip (= compressed for raw members); None if unknown
@@ -91,6 +93,16 @@ def iter_chunk(
             yield from _iter_stream(fh, str(path), max_paper_bytes, with_data)
     else:
         yield from _iter_stream(tar, getattr(tar, "name", "<stream>"), max_paper_bytes, with_data)
+
+
+def read_paper_file(path: str | Path, *, max_paper_bytes: int = DEFAULT_MAX_PAPER_BYTES) -> PaperSource:
+    """One paper's file on a disk (`2301.00001.gz`, `math0601001.gz`, a `.pdf`, a plain `.tar`), read exactly
+    as a chunk member is: the same paper id, the same cap on (de)compressed size, the same format detection."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"paper file {path} does not exist or is not a regular file")
+    with open(path, "rb") as fh:
+        return _read_member(fh, path.name, None, path.stat().st_size, max_paper_bytes, True)
 
 
 def _iter_stream(fh: BinaryIO, label: str, cap: int, with_data: bool) -> Iterator[PaperSource]:
@@ -141,7 +153,8 @@ def _normalise(name: str) -> str:
 
 def paper_id_from_member(member: str) -> str:
     """`2301/2301.00001.gz` -> `2301.00001`; `0601/math0601001.gz` -> `math/0601001`;
-    `9108/hep-th9108001.gz` -> `hep-th/9108001`."""
+    `9108/hep-th9108001.gz` -> `hep-th/9108001`. The one paper-id function: `arxiv-forge extract` names a
+    file or folder on a disk with it too (`2301.00001.tar.gz`, `paper/`, `paper.tex` -> `paper`)."""
     stem = member.rsplit("/", 1)[-1]
     for ext in _KNOWN_EXT:  # not Path.stem: new ids contain a dot ("2301.00001")
         if stem.lower().endswith(ext):
@@ -153,7 +166,7 @@ def paper_id_from_member(member: str) -> str:
     return stem
 
 
-def _read_member(stream, name: str, yymm: str, size: int, cap: int, with_data: bool) -> PaperSource:
+def _read_member(stream, name: str, yymm: str | None, size: int, cap: int, with_data: bool) -> PaperSource:
     paper = PaperSource(
         paper_id=paper_id_from_member(name), member=name, yymm=yymm, format="unknown",
         compressed_bytes=size, uncompressed_bytes=None, data=None,
