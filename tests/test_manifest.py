@@ -83,6 +83,9 @@ def test_month_and_chunk_names():
         "1991-08", "1999-12", "2000-01", "2007-04", "2024-10"]
     assert chunk_name("src/arXiv_src_2301_004.tar") == "arXiv_src_2301_004"
     assert chunk_name("arXiv_src_2301_004") == "arXiv_src_2301_004"
+    assert chunk_name("s3://arxiv/src/arXiv_src_2301_004.tar") == chunk_name("arXiv_src_2301_004.tar.gz")
+    with pytest.raises(UserError, match="cannot derive a chunk name"):
+        chunk_name("src/../x y.tar")  # names are partition values on the lake: nothing else gets through
 
 
 def test_manifest_cli_summary_and_json(tmp_path, capsys):

@@ -211,8 +211,9 @@ def _cmd_extract(args) -> int:
 
 
 def _cmd_extract_chunk(args) -> int:
-    from pipeline.extract.chunk import chunk_months, chunk_name, extract_chunk, load_metadata_for_chunk
+    from pipeline.extract.chunk import chunk_months, extract_chunk, load_metadata_for_chunk
     from pipeline.extract.limits import Limits
+    from pipeline.source.manifest import chunk_name
 
     tar = Path(args.tar)
     if not tar.is_file():

@@ -33,9 +33,9 @@ from pipeline.extract.raster import (
 )
 from pipeline.source.chunk import PaperSource
 from pipeline.source.licenses import normalise_license
+from pipeline.source.manifest import chunk_name
 
 log = logging.getLogger(__name__)
-_CHUNK_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _VERSION_RE = re.compile(r"(?:\d{4}\.\d{4,5}|\d{7})v(\d+)(?![0-9])")  # 2301.00001v2, math0601001v3
 
 
@@ -84,17 +84,6 @@ class ChunkSummary:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-def chunk_name(tar_path: str | Path) -> str:
-    name = Path(str(tar_path)).name
-    for suffix in (".tar.gz", ".tgz", ".tar"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    if not _CHUNK_RE.match(name):
-        raise UserError(f"cannot derive a chunk name from {tar_path}; expected a file like arXiv_src_2301_001.tar")
-    return name
 
 
 def _meta_fields(meta: dict | None) -> tuple[str, list[str], str | None]:

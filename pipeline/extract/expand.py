@@ -18,11 +18,14 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
+from pipeline.extract.figures import DRAWING_INPUT_EXTS
 from pipeline.extract.macros import MacroTable, collect_macros, expand_macros
 from pipeline.extract.mainfile import TexSources, is_junk_path
-from pipeline.extract.texclean import clean_tex, comment_env_names
+from pipeline.extract.texclean import BEGIN_DOCUMENT_RE, END_DOCUMENT_RE, clean_tex, comment_env_names
 
-DRAWING_INPUT_EXTS = (".tikz", ".pgf", ".pgf_tex", ".pdf_tex", ".tikzstyles")
+# \input files kept as written, not expanded into the document: the drawings the figure scanner takes as a
+# figure's graphic, and TikZiT style files (definitions that pictures use, not text).
+UNEXPANDED_INPUT_EXTS = (*DRAWING_INPUT_EXTS, ".tikzstyles")
 DIR_PUSH = "\\AFdirpush"
 DIR_POP = "\\AFdirpop{}"
 
@@ -32,8 +35,6 @@ _INPUT_RE = re.compile(
     r"|\\(import|subimport|inputfrom|subinputfrom|includefrom|subincludefrom)\*?\s*\{\s*([^{}]*?)\s*\}\s*\{\s*([^{}]*?)\s*\}"
 )
 _INCLUDEONLY_RE = re.compile(r"\\includeonly\s*\{([^{}]*)\}")
-_BEGIN_DOC_RE = re.compile(r"\\begin\s*\{document\}")
-_END_DOC_RE = re.compile(r"\\end\s*\{document\}")
 _USEPACKAGE_RE = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{([^{}]*)\}")
 
 
@@ -143,7 +144,7 @@ class _Expander:
         else:
             new_dir = import_dir
             dirs = [import_dir, self.root] if import_dir is not None else [self.root]
-        if name.lower().endswith(DRAWING_INPUT_EXTS):
+        if name.lower().endswith(UNEXPANDED_INPUT_EXTS):
             found = self.find(name, dirs, include=False, including_dir=including_dir)
             rel = found if found else posixpath.normpath(posixpath.join(dirs[0], name))
             return "\\input{" + _rel_to_root(rel, self.root) + "}"
@@ -166,9 +167,9 @@ class _Expander:
         body = self.cleaned.get(found)
         if body is None:
             body = self.cleaned[found] = clean_tex(self.sources.text(found), comment_envs=self.comment_envs)
-        b = _BEGIN_DOC_RE.search(body)
+        b = BEGIN_DOCUMENT_RE.search(body)
         if b:  # \subfile / standalone document: only its body is typeset in the main document
-            e = _END_DOC_RE.search(body, b.end())
+            e = END_DOCUMENT_RE.search(body, b.end())
             body = body[b.end(): e.start() if e else len(body)]
         self.total += len(body)
         self.doc.included.append(found)
@@ -207,7 +208,7 @@ def expand_document(main: str, sources: TexSources, *, max_depth: int = 20,
 
 
 def _first_begin_document(text: str) -> int:
-    m = _BEGIN_DOC_RE.search(text)
+    m = BEGIN_DOCUMENT_RE.search(text)
     return m.start() if m else len(text)
 
 

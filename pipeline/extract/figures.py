@@ -59,6 +59,7 @@ _GEXT_RE = re.compile(r"\\DeclareGraphicsExtensions(?![a-zA-Z])")
 _DIR_RE = re.compile(r"\\AFdirpush\{([^{}]*)\}|\\AFdirpop\{\}")
 _ANY_ENV_RE = re.compile(r"\\(begin|end)\s*\{([^{}]+)\}")
 _FIGCAPTION_RE = re.compile(r"\\(captionof)\s*\{\s*figure\s*\}|\\(figcaption)(?![a-zA-Z])")
+# `\input{x.tikz}` in a figure is a drawing: the figure's graphic (TikZ/PGF, Inkscape's .pdf_tex export).
 DRAWING_INPUT_EXTS = (".tikz", ".pgf", ".pgf_tex", ".pdf_tex")
 
 

@@ -20,7 +20,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
-from pipeline.extract.texclean import normalise_newlines, strip_comments
+from pipeline.extract.texclean import BEGIN_DOCUMENT_RE, normalise_newlines, strip_comments
 
 TEX_EXTENSIONS = (".tex", ".ltx", ".latex")
 _INPUTENC_RE = re.compile(rb"\\usepackage\s*\[([^\]]*)\]\s*\{\s*inputenc\s*\}")
@@ -98,7 +98,6 @@ class MainChoice:
 
 
 _DOCCLASS_RE = re.compile(r"\\document(?:class|style)\b")
-_BEGIN_DOC_RE = re.compile(r"\\begin\s*\{document\}")
 _INPUT_NAME_RE = re.compile(
     r"\\(?:input|include|subfile|subfileinclude)\s*\{\s*([^{}]+?)\s*\}|\\input\s+([^\s{}\\%]+)"
     r"|\\(?:sub)?(?:import|inputfrom|includefrom)\*?\s*\{([^{}]*)\}\s*\{\s*([^{}]+?)\s*\}"
@@ -176,13 +175,13 @@ def find_main_tex(files: dict[str, bytes], sources: TexSources | None = None) ->
         return MainChoice(None, "none", [])
     if len(cands) == 1:  # the common case: no need to strip comments to break ties
         raw = sources.text(cands[0])
-        if _DOCCLASS_RE.search(raw) and _BEGIN_DOC_RE.search(raw):
+        if _DOCCLASS_RE.search(raw) and BEGIN_DOCUMENT_RE.search(raw):
             return MainChoice(cands[0], "single", cands)
     cleaned = {p: strip_comments(sources.text(p)[:2_000_000]) for p in cands}
-    full = [p for p in cands if _DOCCLASS_RE.search(cleaned[p]) and _BEGIN_DOC_RE.search(cleaned[p])]
+    full = [p for p in cands if _DOCCLASS_RE.search(cleaned[p]) and BEGIN_DOCUMENT_RE.search(cleaned[p])]
     how = "documentclass"
     if not full:
-        full, how = [p for p in cands if _BEGIN_DOC_RE.search(cleaned[p])], "begin_document"
+        full, how = [p for p in cands if BEGIN_DOCUMENT_RE.search(cleaned[p])], "begin_document"
     if not full:
         full, how = [p for p in cands if _DOCCLASS_RE.search(cleaned[p])], "documentclass_only"
     if not full:

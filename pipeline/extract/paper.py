@@ -40,14 +40,12 @@ from pipeline.extract.macros import (
 )
 from pipeline.extract.mainfile import TexSources, find_main_tex
 from pipeline.extract.records import FigureRecord, GraphicRef, LatexAnalysis
-from pipeline.extract.texclean import strip_comments
+from pipeline.extract.texclean import BEGIN_DOCUMENT_RE, END_DOCUMENT_RE, strip_comments
 from pipeline.extract.texscan import find_env_end, read_group, read_optional, read_star
 from pipeline.extract.tikzsource import document_definitions, tikz_source
 
 __all__ = ["analyse_latex", "FigureRecord", "GraphicRef", "LatexAnalysis"]
 
-_BEGIN_DOC_RE = re.compile(r"\\begin\s*\{document\}")
-_END_DOC_RE = re.compile(r"\\end\s*\{document\}")
 _TITLE_RE = re.compile(r"\\(?:title|icmltitle|Title)(?![a-zA-Z])")
 _ABSTRACT_RE = re.compile(r"\\begin\s*\{abstract\}(.*?)\\end\s*\{abstract\}", re.DOTALL)
 _MAX_STY_BYTES = 48_000  # authors' macro files are small; bigger ones are shipped packages (code, not text)
@@ -86,11 +84,11 @@ def analyse_latex(bundle: Any, paper_id: str, *, with_paragraphs: bool = True) -
     if rel:
         text = expand_macros(text, table, rel)
 
-    b = _BEGIN_DOC_RE.search(text)
+    b = BEGIN_DOCUMENT_RE.search(text)
     body_start = b.end() if b else 0
     if "fig" not in table.macros and _AASTEX_RE.search(text, 0, body_start) and "\\fig" in text:
         text = _aas_fig_to_subfloat(text, body_start)
-    e = _END_DOC_RE.search(text, body_start)
+    e = END_DOCUMENT_RE.search(text, body_start)
     body_end = e.start() if e else len(text)
     if b is None:
         result.warnings.append("no_begin_document")

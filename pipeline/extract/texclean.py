@@ -149,12 +149,14 @@ def remove_false_conditionals(text: str) -> str:
     return "".join(parts)
 
 
-_END_DOC_RE = re.compile(r"\\end\s*\{document\}")
+# The document's bounds, for every module that looks for them (main file choice, input expansion, analysis).
+BEGIN_DOCUMENT_RE = re.compile(r"\\begin\s*\{document\}")
+END_DOCUMENT_RE = re.compile(r"\\end\s*\{document\}")
 
 
 def cut_after_end_document(text: str) -> str:
     """Drop everything after the first `\\end{document}` (TeX stops reading there)."""
-    m = _END_DOC_RE.search(text)
+    m = END_DOCUMENT_RE.search(text)
     return text[: m.end()] if m else text
 
 

@@ -22,7 +22,7 @@ FIELDS = (
 )
 INT_FIELDS = ("num_items", "seq_num", "size")
 _YYMM_RE = re.compile(r"^\d{4}$")
-_CHUNK_RE = re.compile(r"^(?:.*/)?(arXiv_src_(\d{4})_(\d{3}))\.tar$")
+_CHUNK_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a chunk name is a partition value on the lake
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,13 +84,18 @@ def month_of(yymm: str) -> str:
     return f"{1900 + yy if yy >= 91 else 2000 + yy}-{mm}"
 
 
-def chunk_name(filename: str) -> str:
-    """`src/arXiv_src_2301_004.tar` -> `arXiv_src_2301_004` (also accepts the bare name)."""
-    m = _CHUNK_RE.match(filename)
-    if not m:
-        name = filename.rsplit("/", 1)[-1]
-        return name[:-4] if name.endswith(".tar") else name
-    return m.group(1)
+def chunk_name(filename: str | Path) -> str:
+    """The chunk's name from its tar's key, path or URL: `src/arXiv_src_2301_004.tar` -> `arXiv_src_2301_004`
+    (also the bare name, `.tar.gz`, `.tgz`). The one place chunk names are made: they are partition values
+    on the lake, so a name with other characters than letters, digits, `_`, `.` and `-` is a UserError."""
+    name = str(filename).replace("\\", "/").rsplit("/", 1)[-1]
+    for suffix in (".tar.gz", ".tgz", ".tar"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    if not _CHUNK_NAME_RE.match(name):
+        raise UserError(f"cannot derive a chunk name from {str(filename)!r}; expected a file like arXiv_src_2301_001.tar")
+    return name
 
 
 def parse_manifest(source: bytes | str | Path) -> Manifest:
