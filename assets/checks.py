@@ -5,6 +5,8 @@ to the partition just written.
 """
 
 import io
+import json
+import math
 
 import dagster as dg
 
@@ -13,7 +15,11 @@ MIN_CAPTION_RATE = 0.8  # share of figure rows that must have a caption
 
 EXTRACTION_CHECKS = [
     dg.AssetCheckSpec("papers_complete", asset="papers",
-                      description="The chunk has a papers row for every paper the manifest lists, and at least one."),
+                      description="The chunk has exactly one papers row for every paper the manifest lists (an "
+                                  "empty or truncated chunk fails), and at least one."),
+    dg.AssetCheckSpec("figures_complete", asset="figures",
+                      description="The chunk's figures files hold every figure row and image its papers rows count "
+                                  "(n_graphics, n_images): a missing or truncated figures file fails."),
     dg.AssetCheckSpec("error_rate_below_threshold", asset="papers",
                       description=f"At most {MAX_ERROR_RATE:.0%} of the chunk's papers end in status=error."),
     dg.AssetCheckSpec("images_decode", asset="figures", description="Every stored PNG of the chunk decodes."),
@@ -31,14 +37,17 @@ def extraction_checks(lake, chunk: str, expected_papers: int | None = None) -> l
     from pipeline.dataset.reader import dataset
     from pipeline.dataset.schemas import FIGURES_SCHEMA
 
-    papers = dataset(lake, "papers", chunk=chunk).to_table(columns=["status"])
+    papers = dataset(lake, "papers", chunk=chunk).to_table(columns=["paper_id", "status", "n_graphics", "n_images"])
     statuses = papers.column("status").to_pylist()
+    ids = papers.column("paper_id").to_pylist()
+    duplicates = len(ids) - len(set(ids))
     errors = statuses.count("error")
     rate = errors / max(len(statuses), 1)
     results = [dg.AssetCheckResult(
         check_name="papers_complete", asset_key="papers",
-        passed=len(statuses) > 0 and (expected_papers is None or len(statuses) >= expected_papers),
-        metadata={"papers": len(statuses), "expected": expected_papers if expected_papers is not None else -1},
+        passed=len(statuses) > 0 and not duplicates and (expected_papers is None or len(statuses) == expected_papers),
+        metadata={"papers": len(statuses), "expected": expected_papers if expected_papers is not None else -1,
+                  "missing": max(0, (expected_papers or 0) - len(set(ids))), "duplicate_rows": duplicates},
     ), dg.AssetCheckResult(
         check_name="error_rate_below_threshold", asset_key="papers",
         passed=bool(statuses) and rate <= MAX_ERROR_RATE,
@@ -46,6 +55,15 @@ def extraction_checks(lake, chunk: str, expected_papers: int | None = None) -> l
     )]
     fig_ds = dataset(lake, "figures", chunk=chunk)
     figs = fig_ds.to_table(columns=["figure_id", "caption_text", "image"])
+    want_rows = sum(papers.column("n_graphics").fill_null(0).to_pylist())
+    want_images = sum(papers.column("n_images").fill_null(0).to_pylist())
+    have_images = figs.num_rows - figs.column("image").null_count
+    results.append(dg.AssetCheckResult(
+        check_name="figures_complete", asset_key="figures",
+        passed=figs.num_rows == want_rows and have_images == want_images,
+        metadata={"figure_rows": figs.num_rows, "expected_rows": want_rows, "images": have_images,
+                  "expected_images": want_images},
+    ))
     bad, checked = [], 0
     for fid, img in zip(figs.column("figure_id").to_pylist(), figs.column("image").to_pylist(), strict=True):
         if img is None:
@@ -103,4 +121,80 @@ def schema_uniform_check(lake, table: str, asset: str, category: str | None = No
         metadata={"files": r["files"], "schemas": dg.MetadataValue.json(r["groups"]),
                   "chunks_to_reextract": ", ".join(r["chunks"]) or "none",
                   "outdated_files": files or "none"},
+    )
+
+
+SHARD_CHECK = dg.AssetCheckSpec(
+    "shard_complete", asset="category_figures",
+    description="The shard holds every figure of the category that has a stored image (after the licence "
+                "filter, up to max_images), counted from the figures files and the shard's parts on the lake.")
+
+
+def shard_check(lake, category: str) -> dg.AssetCheckResult:
+    """Fails when the category's shard holds fewer images than its figures with images (a part missing or
+    short, an image that did not decode); names the chunks whose parts to rebuild."""
+    from pipeline.dataset.shards import shard_report
+
+    r = shard_report(lake, category)
+    short = "\n".join(f"{c}: {v['shard_images']} of {v['figures_with_images']}" for c, v in r["short_chunks"].items())
+    return dg.AssetCheckResult(
+        check_name="shard_complete", asset_key="category_figures", passed=r["complete"],
+        metadata={"figures_with_images": r["figures_with_images"], "shard_images": r["shard_images"],
+                  "expected": r["expected"], "usable": r["usable"],
+                  "max_images": r["max_images"] if r["max_images"] is not None else -1,
+                  "licenses": ", ".join(r["licenses"] or []) or "all", "short_chunks": short or "none"},
+    )
+
+
+# What each training asset's metrics.json must hold, as finite numbers (nested keys joined by "_").
+REQUIRED_METRICS = {
+    "gan": ("final_d_loss", "final_g_loss"),
+    "vae": ("final_train_bits_per_dim",),
+    "lstm": ("train_loss", "valid_loss", "valid_perplexity", "valid_bpc"),
+}
+
+
+def metrics_check_spec(asset: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        "metrics_valid", asset=asset,
+        description="metrics.json is on the lake beside the checkpoint, its key metrics are there and no "
+                    "metric is NaN or infinite (a diverged run fails here).")
+
+
+def _leaves(value, prefix: str = "") -> dict:
+    out = {}
+    for k, v in value.items():
+        if k == "config":
+            continue
+        if isinstance(v, dict):
+            out.update(_leaves(v, f"{prefix}{k}_"))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def metrics_check(lake, kind: str, partition: str, asset: str, required: tuple[str, ...] = ()) -> dg.AssetCheckResult:
+    """Reads `models/<kind>/<partition>/metrics.json` back from the lake. Fails when it is missing or not a
+    JSON object, when a required metric (REQUIRED_METRICS[kind] + `required`) is absent or null (NaN is
+    written as null), or when any metric is NaN or infinite."""
+    key = f"models/{kind}/{partition}/metrics.json"
+    need = (*REQUIRED_METRICS[kind], *required)
+    problem, missing, null, bad = None, [], [], []
+    try:
+        metrics = json.loads(lake.read_bytes(key).decode("utf-8"))
+        if not isinstance(metrics, dict):
+            raise ValueError("not a JSON object")
+    except FileNotFoundError:
+        problem = "missing"
+    except (ValueError, UnicodeDecodeError) as exc:
+        problem = f"unreadable: {exc}"
+    else:
+        flat = _leaves(metrics)
+        missing = [k for k in need if k not in flat]
+        null = [k for k in need if k in flat and flat[k] is None]
+        bad = sorted(k for k, v in flat.items() if isinstance(v, float) and not math.isfinite(v))
+    return dg.AssetCheckResult(
+        check_name="metrics_valid", asset_key=asset, passed=problem is None and not (missing or null or bad),
+        metadata={"metrics_json": lake.uri(key), "file": problem or "ok", "missing": ", ".join(missing) or "none",
+                  "null": ", ".join(null) or "none", "not_finite": ", ".join(bad) or "none"},
     )

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.checks import SHARD_CHECK
 from assets.metadata_values import md_image, md_table
 from assets.partitions import category_partitions, field_partitions
 from assets.resources import DataLake
@@ -24,7 +25,8 @@ class ShardConfig(dg.Config):
     kinds={"numpy"},
     check_specs=[dg.AssetCheckSpec("figures_schema_uniform", asset="category_figures",
                                    description="The category's figures files share one schema (one extractor "
-                                               "version); lists the chunks to extract again.")],
+                                               "version); lists the chunks to extract again."),
+                 SHARD_CHECK],
 )
 def category_figures(context: dg.AssetExecutionContext, config: ShardConfig, lake: DataLake) -> dg.MaterializeResult:
     """Training shard for one category on the lake: its figures trimmed, letterboxed on white, resized, with
@@ -32,7 +34,7 @@ def category_figures(context: dg.AssetExecutionContext, config: ShardConfig, lak
 
     Reads only `figures/primary_category=<category>/`, and of that only the chunks that changed.
     """
-    from assets.checks import schema_uniform_check
+    from assets.checks import schema_uniform_check, shard_check
     from pipeline.dataset.shards import preview_images, update_category_shard
     from pipeline.errors import UserError
 
@@ -66,8 +68,9 @@ def category_figures(context: dg.AssetExecutionContext, config: ShardConfig, lak
         path = save_grid(preview_images(store, category, 64), store.scratch("previews") / f"{category}.png", nrow=8)
         store.upload(path, f"shards/{category}/preview.png")
         meta["preview"] = md_image(path, f"{category} training images")
-    check = schema_uniform_check(store, "figures", "category_figures", category=category)
-    return dg.MaterializeResult(metadata=meta, check_results=[check])
+    checks = [schema_uniform_check(store, "figures", "category_figures", category=category),
+              shard_check(store, category)]
+    return dg.MaterializeResult(metadata=meta, check_results=checks)
 
 
 class CorpusConfig(dg.Config):

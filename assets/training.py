@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.checks import metrics_check, metrics_check_spec
 from assets.metadata_values import md_image
 from assets.partitions import category_partitions, field_partitions
 from assets.resources import Compute, DataLake
@@ -165,7 +166,9 @@ def _train_image_model(context: dg.AssetExecutionContext, kind: str, config: Ima
                       ("latent_walk.png", "latent walk between its two largest classes")):
         if (out / name).exists():
             meta[name.removesuffix(".png")] = md_image(out / name, f"{kind} {category} {alt}")
-    return dg.MaterializeResult(metadata=meta)
+    required = ("heldout_bits_per_dim",) if kind == "vae" and len(hold_idx) else ()
+    check = metrics_check(store, kind, category, f"figure_{kind}", required)
+    return dg.MaterializeResult(metadata=meta, check_results=[check])
 
 
 def _evaluate(context: dg.AssetExecutionContext, kind: str, out: Path, shard_dir: Path, n_samples: int,
@@ -185,7 +188,7 @@ def _evaluate(context: dg.AssetExecutionContext, kind: str, out: Path, shard_dir
 
 @dg.asset(
     group_name="models", partitions_def=category_partitions, deps=["category_figures"], kinds={"pytorch"},
-    pool="gpu", op_tags=GPU_TAGS, retry_policy=TRAIN_RETRY,
+    pool="gpu", op_tags=GPU_TAGS, retry_policy=TRAIN_RETRY, check_specs=[metrics_check_spec("figure_gan")],
 )
 def figure_gan(context: dg.AssetExecutionContext, config: ImageModelConfig, lake: DataLake,
                compute: Compute) -> dg.MaterializeResult:
@@ -195,7 +198,7 @@ def figure_gan(context: dg.AssetExecutionContext, config: ImageModelConfig, lake
 
 @dg.asset(
     group_name="models", partitions_def=category_partitions, deps=["category_figures"], kinds={"pytorch"},
-    pool="gpu", op_tags=GPU_TAGS, retry_policy=TRAIN_RETRY,
+    pool="gpu", op_tags=GPU_TAGS, retry_policy=TRAIN_RETRY, check_specs=[metrics_check_spec("figure_vae")],
 )
 def figure_vae(context: dg.AssetExecutionContext, config: ImageModelConfig, lake: DataLake,
                compute: Compute) -> dg.MaterializeResult:
@@ -205,7 +208,7 @@ def figure_vae(context: dg.AssetExecutionContext, config: ImageModelConfig, lake
 
 @dg.asset(
     group_name="models", partitions_def=field_partitions, deps=["field_corpus"], kinds={"pytorch"},
-    pool="gpu", op_tags=GPU_TAGS, retry_policy=TRAIN_RETRY,
+    pool="gpu", op_tags=GPU_TAGS, retry_policy=TRAIN_RETRY, check_specs=[metrics_check_spec("text_lstm")],
 )
 def text_lstm(context: dg.AssetExecutionContext, config: TextModelConfig, lake: DataLake,
               compute: Compute) -> dg.MaterializeResult:
@@ -239,4 +242,4 @@ def text_lstm(context: dg.AssetExecutionContext, config: TextModelConfig, lake: 
             **_numbers(metrics), "sample": dg.MetadataValue.md(f"> {sample_text}")}
     if (out / "loss_curve.png").exists():
         meta["loss_curve"] = md_image(out / "loss_curve.png", f"lstm {fld} loss curve")
-    return dg.MaterializeResult(metadata=meta)
+    return dg.MaterializeResult(metadata=meta, check_results=[metrics_check(store, "lstm", fld, "text_lstm")])

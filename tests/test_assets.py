@@ -152,8 +152,8 @@ def test_each_chunk_extracts_one_papers_row_per_paper_and_passes_its_checks(pipe
     for chunk, result in extracted["chunks"].items():
         assert result.success, chunk
         checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-        assert checks == {"papers_complete": True, "error_rate_below_threshold": True, "images_decode": True,
-                          "captions_present": True, "schema_stable": True}, chunk
+        assert checks == {"papers_complete": True, "figures_complete": True, "error_rate_below_threshold": True,
+                          "images_decode": True, "captions_present": True, "schema_stable": True}, chunk
         papers = read_papers(pipeline.data, chunk=chunk).column("paper_id").to_pylist()
         assert sorted(papers) == sorted(t["paper_id"] for t in truth if t["chunk"] == chunk)
         assert _meta(result, "papers")["papers"] == len(papers)
@@ -182,6 +182,8 @@ def test_category_shard_reads_only_its_category(pipeline, extracted):
     expected = read_figures(pipeline.data, category=cat, with_images_only=True, columns=["figure_id"]).num_rows
     assert images.shape == (expected, 3, 32, 32) and images.dtype == np.uint8
     assert meta["images"] == expected
+    assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {
+        "figures_schema_uniform": True, "shard_complete": True}
     assert "preview" in meta and (pipeline.data / "shards" / cat / "preview.png").is_file()  # the grid, on the lake
     # Run again with nothing new: every part is reused, no figures file is read.
     again = _meta(pipeline.run("category_dataset_job", cat, {"category_figures": {"config": {"resolution": 32}}}),
@@ -204,6 +206,8 @@ def test_image_models_train_and_report(pipeline, extracted):
     gan, vae = _meta(result, "figure_gan"), _meta(result, "figure_vae")
     assert gan["steps"] == 3 and "samples" in gan and "loss_curve" in gan
     assert vae["steps"] == 3 and vae["heldout_bits_per_dim"] > 0
+    checks = {(c.asset_key.to_user_string(), c.check_name): c.passed for c in result.get_asset_check_evaluations()}
+    assert checks[("figure_gan", "metrics_valid")] and checks[("figure_vae", "metrics_valid")]
     assert (pipeline.data / "models" / "gan" / cat / "checkpoint.pt").exists()
 
 
@@ -217,6 +221,7 @@ def test_field_corpus_and_lstm(pipeline, extracted):
     assert corpus["train_lines"] > 0 and corpus["papers"] > 0
     lstm = _meta(result, "text_lstm")
     assert lstm["steps"] == 3 and lstm["valid_bpc"] > 0 and lstm["sample"]
+    assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()}["metrics_valid"]
 
 
 def test_nightly_schedules_request_the_right_partitions(pipeline, extracted):

@@ -255,6 +255,41 @@ def update_category_shard(
     return summary
 
 
+def shard_report(lake: Lake | str | Path, category: str) -> dict:
+    """The category's shard against its figures, both read back from the lake (not from the builder's counts):
+    per chunk, the figures with a stored image in its figures file (the index's licence filter applied) and the
+    rows of the shard part the index lists for it (its Parquet footer). `complete` is False when the shard holds
+    fewer images than the figures, counting both up to the index's `max_images` (what the trainers get), or
+    when there is no index. `short_chunks` names the chunks whose part holds fewer images than their figures."""
+    lake = as_lake(lake)
+    index = read_index(lake, category) or {}
+    licenses = tuple(index.get("licenses") or ()) or None
+    parts = index.get("parts", {})
+    figures, shard, short = 0, 0, {}
+    for chunk, source in sorted(chunk_files(lake, f"figures/primary_category={category}").items()):
+        pf = pq.ParquetFile(lake.fs.open_input_file(lake.path(source.key)))
+        names = pf.schema_arrow.names
+        column = "image_sha256" if "image_sha256" in names else "image"  # set together with the image
+        table = pf.read(columns=[column, *(["license"] if licenses and "license" in names else [])])
+        has_image = table.column(column).is_valid().to_pylist()
+        lic = table.column("license").to_pylist() if "license" in table.column_names else [None] * len(has_image)
+        want = sum(1 for ok, li in zip(has_image, lic, strict=True) if ok and license_matches(li, licenses))
+        part = parts.get(chunk)
+        have = 0
+        if part is not None and lake.exists(part["key"] + ".parquet"):
+            have = pq.ParquetFile(lake.fs.open_input_file(lake.path(part["key"] + ".parquet"))).metadata.num_rows
+        figures += want
+        shard += have
+        if have < want:
+            short[chunk] = {"figures_with_images": want, "shard_images": have}
+    max_images = index.get("max_images")
+    cap = (lambda n: min(n, int(max_images))) if max_images is not None else (lambda n: n)
+    return {"category": category, "indexed": bool(index), "figures_with_images": figures, "shard_images": shard,
+            "max_images": max_images, "licenses": list(licenses) if licenses else None,
+            "expected": cap(figures), "usable": cap(shard), "short_chunks": short,
+            "complete": bool(index) and cap(shard) >= cap(figures)}
+
+
 def preview_images(lake: Lake | str | Path, category: str, n: int = 64) -> np.ndarray:
     """The first n images of the shard (N x C x H x W uint8), read from the first parts only."""
     lake = as_lake(lake)
