@@ -5,12 +5,12 @@ real training: the trainer is replaced where a diverged run is needed), so the f
 import gzip
 import hashlib
 import io
-import tarfile
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from PIL import Image
+from test_extract_chunk import build_chunk  # tests/ is on sys.path (rootdir conftest, no package)
 
 from assets.checks import extraction_checks, metrics_check, shard_check
 from assets.datasets import category_figures
@@ -108,23 +108,14 @@ def test_shard_check_fails_when_a_figure_with_an_image_is_missing_from_the_shard
     assert check.metadata["short_chunks"].value == "arXiv_src_2301_003: 3 of 4"
 
 
-def _tar(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return path
-
-
 def test_chunk_checks_fail_on_an_empty_or_truncated_chunk(tmp_path, instance):
     """The manifest lists 3 papers in 001 but the tar ends after 2; 002 holds none at all."""
     paper = gzip.compress(b"\\documentclass{article}\\begin{document}\\title{T}Words only.\\end{document}\n")
     src = tmp_path / "bucket" / "src"
     src.mkdir(parents=True)
-    tars = {"arXiv_src_2301_001": _tar(src / "arXiv_src_2301_001.tar", {"2301/2301.00001.gz": paper,
+    tars = {"arXiv_src_2301_001": build_chunk(src / "arXiv_src_2301_001.tar", {"2301/2301.00001.gz": paper,
                                                                         "2301/2301.00002.gz": paper}),
-            "arXiv_src_2301_002": _tar(src / "arXiv_src_2301_002.tar", {})}
+            "arXiv_src_2301_002": build_chunk(src / "arXiv_src_2301_002.tar", {})}
     entries = [ManifestEntry(content_md5sum="0", filename=f"src/{name}.tar", first_item="2301.00001",
                              last_item="2301.00003", md5sum=hashlib.md5(tar.read_bytes()).hexdigest(),
                              num_items=3 if name.endswith("1") else 2, seq_num=i, size=tar.stat().st_size,
