@@ -287,3 +287,12 @@ def test_importing_pipeline_commands_does_not_load_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_cosine_schedule_takes_the_lr_to_near_zero_by_the_end_of_the_budget(tmp_path):
+    train(TRAIN, tiny(steps=20, lr_schedule="cosine", lr=1e-2, eval_every=None), tmp_path, valid=VALID)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    last = ckpt["model"]["optimizer"]["param_groups"][0]["lr"]   # the lr of step 20 of 20
+    assert last == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 19 / 20)))
+    with pytest.raises(ValueError, match="lr_schedule must be plateau or cosine"):
+        tiny(lr_schedule="linear").check()
