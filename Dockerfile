@@ -7,6 +7,7 @@ RUN apt-get update \
 
 WORKDIR /opt/arxiv-forge
 COPY pyproject.toml README.md ./
+COPY forge_common ./forge_common
 COPY pipeline ./pipeline
 COPY models ./models
 COPY assets ./assets

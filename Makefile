@@ -28,7 +28,7 @@ dev: setup
 	@$(VENV)/dg dev -w workspace.yaml
 
 lint: setup
-	@$(VENV)/ruff check pipeline models assets tests bench
+	@$(VENV)/ruff check forge_common pipeline models assets tests bench
 
 clean:
 	rm -rf var .pytest_cache
