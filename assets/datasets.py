@@ -6,6 +6,7 @@ from assets.checks import SHARD_CHECK
 from assets.metadata_values import md_image, md_table
 from assets.partitions import category_partitions, field_partitions
 from assets.resources import DataLake
+from forge_common import ProgressLog
 
 _ALL_CHUNKS = dg.AllPartitionMapping()
 
@@ -41,8 +42,11 @@ def category_figures(context: dg.AssetExecutionContext, config: ShardConfig, lak
     category = context.partition_key
     store = lake.lake()
 
+    line = ProgressLog(category, unit="chunks", emit=context.log.info)
+
     def progress(done: int, total: int, s) -> None:
-        context.log.info(f"{category}: chunk {done}/{total}, {s.parts_built} parts built")
+        line.total = total
+        line.update(done, parts_built=s.parts_built)
 
     try:
         s = update_category_shard(store, category, resolution=config.resolution, channels=config.channels,

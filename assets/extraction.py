@@ -6,6 +6,7 @@ from assets.checks import EXTRACTION_CHECKS, extraction_checks
 from assets.metadata_values import md_table
 from assets.partitions import chunk_partitions
 from assets.resources import Compute, DataLake, SourceBucket
+from forge_common import ProgressLog
 
 _LATEST_METADATA = dg.AssetDep("arxiv_metadata", partition_mapping=dg.LastPartitionMapping())
 
@@ -56,13 +57,10 @@ def chunk_extract(
         context.log.warning(f"no metadata for {chunk}: papers go to primary_category=unknown; "
                             "materialise arxiv_metadata first")
     limits = dataclasses.replace(DEFAULT_LIMITS, max_side=config.max_side, paper_timeout_s=config.paper_timeout_s)
-    last = [0]
+    line = ProgressLog(chunk, entry.num_items, unit="papers", emit=context.log.info)
 
     def progress(done: int, summary) -> None:
-        if done - last[0] >= 50 or done == entry.num_items:
-            last[0] = done
-            context.log.info(f"{chunk}: {done}/{entry.num_items} papers, {summary.figures} figures, "
-                             f"{summary.errors_total()} errors")
+        line.update(done, figures=summary.figures, errors=summary.errors_total())
 
     kwargs = dict(workers=compute.extract_workers(), limits=limits, metadata=metadata, progress=progress,
                   chunk=chunk)

@@ -7,6 +7,7 @@ import dagster as dg
 from assets.metadata_values import md_table
 from assets.partitions import chunk_partitions, metadata_days
 from assets.resources import DataLake, MetadataSource, SourceBucket
+from forge_common import ProgressLog
 from pipeline.source.download import download_chunk
 from pipeline.source.manifest import Manifest
 
@@ -66,14 +67,7 @@ def source_chunk(
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(where), "bytes": entry.size,
                                               "papers": entry.num_items, "copied": False})
     t0 = time.perf_counter()
-    last = [t0]
-
-    def progress(done: int, total: int) -> None:
-        now = time.perf_counter()
-        if now - last[0] >= 10 or done == total:
-            last[0] = now
-            rate = done / max(now - t0, 1e-6) / 1e6
-            context.log.info(f"{chunk}: {done / 1e6:.0f}/{total / 1e6:.0f} MB ({rate:.1f} MB/s)")
+    progress = ProgressLog(chunk, unit="MB", scale=1e6, start=None, emit=context.log.info)
 
     # A copy on this machine's scratch only (a cache): chunk_extract streams from the bucket when it is gone.
     path = download_chunk(b, entry, lake.lake().scratch("chunks"), progress=progress)

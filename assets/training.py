@@ -17,6 +17,7 @@ from assets.checks import metrics_check, metrics_check_spec
 from assets.metadata_values import md_image
 from assets.partitions import category_partitions, field_partitions
 from assets.resources import Compute, DataLake
+from forge_common import atomic_write
 
 GPU_TAGS = {
     "dagster-k8s/config": {
@@ -155,7 +156,7 @@ def _train_image_model(context: dg.AssetExecutionContext, kind: str, config: Ima
     if config.evaluate:
         metrics.update(_evaluate(context, kind, out, shard_dir, config.eval_samples, compute.device))
     metrics["preset"] = preset
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
+    atomic_write(out / "metrics.json", json.dumps(metrics, indent=1, default=str))  # NaN stays NaN: the check sees it
     _publish(lake, out, prefix)
     meta = {"checkpoint": dg.MetadataValue.path(store.uri(prefix)), "preset": preset, "resumed": resumed,
             **_numbers(metrics)}

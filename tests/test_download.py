@@ -6,11 +6,12 @@ import os
 
 import pytest
 
+from forge_common import ProgressLog
 from pipeline.cli import main
 from pipeline.errors import UserError
 from pipeline.source.bucket import open_bucket
 from pipeline.source.chunk import iter_chunk
-from pipeline.source.download import ChunkIntegrityError, ProgressLine, download_chunk, open_chunk
+from pipeline.source.download import ChunkIntegrityError, download_chunk, open_chunk
 
 pytest_plugins = ["s3server"]  # fixtures: moto_server, aws_env, s3_bucket, s3_proxy, bucket_dir
 
@@ -46,8 +47,12 @@ def test_resume_fetches_only_the_rest(s3, tmp_path):
     dest.mkdir()
     have = 1_234_567
     (dest / "arXiv_src_2301_001.tar.part").write_bytes(data[:have])
-    path = download_chunk(bucket, entry, dest)
+    lines = []
+    progress = ProgressLog("c", unit="MB", scale=1e6, start=None, emit=lines.append)
+    path = download_chunk(bucket, entry, dest, progress=progress)
     assert hashlib.md5(path.read_bytes()).hexdigest() == entry.md5sum
+    assert progress.new == entry.size - have  # the rate and the CLI's total count this run's bytes only
+    assert lines[-1].startswith(f"c: {entry.size / 1e6:,.1f}/{entry.size / 1e6:,.1f} MB (100.0%), ")
     (get,) = proxy.gets()
     assert get.range == f"bytes={have}-"
     assert get.body_bytes == entry.size - have
@@ -162,13 +167,6 @@ def test_download_cli(s3, tmp_path, capsys):
     assert main(["chunk-list", f"s3://{name}/{entry.filename}", "--endpoint-url", proxy.endpoint_url]) == 0
     assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()] == [
         ["2301.00001", "tex"], ["2301.00002", "pdf"], ["2301.00003", "tex"]]
-
-
-def test_progress_line_format():
-    line = ProgressLine("c", emit=lambda s: None)
-    line._first_done = 0
-    assert line.format(250_000_000, 500_000_000, 10.0) == "c:  50.0% 250.0/500.0 MB 25.0 MB/s ETA 10s"
-    assert "ETA --" in line.format(0, 10, 1.0)
 
 
 def test_unwritable_destination_is_a_user_error(bucket_dir, tmp_path):

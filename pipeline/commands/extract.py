@@ -7,9 +7,9 @@ import logging
 import os
 import sys
 import tarfile
-import time
 from pathlib import Path
 
+from forge_common import atomic_write
 from pipeline.commands import example
 from pipeline.errors import UserError
 
@@ -171,9 +171,8 @@ def _write_pngs(root: Path, paper_id: str, result, fig: dict) -> None:
         image = images.get(g["figure_id"])
         if image is None:
             continue
-        folder.mkdir(parents=True, exist_ok=True)
         name = g["figure_id"][len(paper_id) + 1:].replace("/", "_")  # f2 or f2/1 -> f2_1
-        (folder / f"{name}.png").write_bytes(image["bytes"])
+        atomic_write(folder / f"{name}.png", image["bytes"], fsync=False)
 
 
 def _print_figure(fig: dict) -> None:
@@ -224,18 +223,7 @@ def _cmd_extract_chunk(args) -> int:
         metadata = load_metadata_for_chunk(args.metadata, chunk_months(chunk))
         log.info("metadata: %d records for %s", len(metadata), chunk)
     limits = Limits(max_side=args.max_side, paper_timeout_s=args.paper_timeout)
-    start = time.perf_counter()
-    last = [start]
-
-    def progress(done: int, summary) -> None:
-        now = time.perf_counter()
-        if now - last[0] >= 2:
-            last[0] = now
-            log.info("%s: %d papers, %.1f papers/s, %d figures, %d errors", chunk, done,
-                     done / (now - start), summary.figures, summary.errors_total())
-
-    summary = extract_chunk(tar, args.out, workers=args.workers, limits=limits, metadata=metadata,
-                            progress=progress)
+    summary = extract_chunk(tar, args.out, workers=args.workers, limits=limits, metadata=metadata)
     if args.json:
         print(json.dumps(summary.to_json(), indent=1))
         return 0

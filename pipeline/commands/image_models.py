@@ -245,9 +245,13 @@ def _generate(args) -> int:
     if suffix == ".png":
         save_grid(images, args.out, min_cell=64 if images.shape[-1] < 64 else 0)
     else:
-        tmp = args.out.with_name(f".{args.out.name}.tmp.npy")
-        np.save(tmp, images)
-        tmp.replace(args.out)
+        from forge_common import atomic_write
+
+        def save(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:  # a path would get ".npy" appended
+                np.save(fh, images)
+
+        atomic_write(args.out, save)
     names = ", ".join(n[i] for n, i in zip(cfg.class_names, label, strict=True))
     print(f"wrote {len(images)} images of class {names} ({images.shape[1]} x {images.shape[2]} x {images.shape[3]}) "
           f"to {args.out}")

@@ -160,7 +160,8 @@ def _tar_input(args):
 
 
 def download_cmd(args) -> int:
-    from pipeline.source.download import ProgressLine, download_chunk
+    from forge_common import ProgressLog
+    from pipeline.source.download import download_chunk
 
     bucket = _open(args.bucket, args)
     manifest = bucket.load_manifest()
@@ -175,9 +176,10 @@ def download_cmd(args) -> int:
     t0 = time.monotonic()
     fetched = 0
     for i, entry in enumerate(entries, 1):
-        line = ProgressLine(f"[{i}/{len(entries)}] {entry.chunk}")
+        line = ProgressLog(f"[{i}/{len(entries)}] {entry.chunk}", unit="MB", scale=1e6, interval=2, start=None,
+                           emit=log.info)
         path = download_chunk(bucket, entry, args.dest, retries=args.retries, progress=line)
-        fetched += line.fetched
+        fetched += line.new
         print(path)
     elapsed = time.monotonic() - t0
     log.info("done: %d chunks in %s; fetched %s in %.1f s (%.1f MB/s)", len(entries), args.dest,

@@ -22,13 +22,12 @@ import json
 import logging
 import os
 import shutil
-import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from forge_common import atomic_write
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -159,18 +158,9 @@ class Lake:
         """Replace the object atomically: readers see the old one or the new one, never a part."""
         dest = self.path(key)
         if self.is_local:
-            target = Path(dest)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                # mkstemp makes the file 0600; lake files are data to share (a web server serves the gallery)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            # 0644 (not mkstemp's 0600): lake files are data to share (a web server serves the gallery). No
+            # fsync per object: the gallery writes thousands of thumbnails; the rename keeps readers safe.
+            atomic_write(dest, data, fsync=False, mode=0o644)
         else:  # one complete PUT: S3 shows the object only once the upload has completed
             with self.fs.open_output_stream(dest) as fh:
                 fh.write(data)
@@ -186,14 +176,7 @@ class Lake:
             target = Path(dest)
             if target.resolve() == local.resolve():
                 return
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-            try:
-                shutil.copyfile(local, tmp)
-                os.replace(tmp, target)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            atomic_write(target, lambda tmp: shutil.copyfile(local, tmp), fsync=False)
         else:
             pafs.copy_files(str(local), dest, source_filesystem=pafs.LocalFileSystem(),
                             destination_filesystem=self.fs)
@@ -230,18 +213,15 @@ class Lake:
         stamp_file = target.with_name(f".{target.name}.stamp")
         if target.exists() and stamp_file.exists() and stamp_file.read_text() == info.stamp:
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-        try:
+
+        def copy(tmp: Path) -> None:
             if self.is_local:
                 shutil.copyfile(self.path(key), tmp)
             else:
                 pafs.copy_files(self.path(key), str(tmp), source_filesystem=self.fs,
                                 destination_filesystem=pafs.LocalFileSystem())
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+
+        atomic_write(target, copy, fsync=False)  # the local cache: it may vanish, it must never be half a file
         stamp_file.write_text(info.stamp)
         return target
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from forge_common import ProgressLog
 from pipeline.dataset.lake import Lake
 from pipeline.dataset.schemas import EXTRACTOR_VERSION, UNKNOWN_CATEGORY
 from pipeline.dataset.writer import ChunkWriter
@@ -429,7 +430,8 @@ def extract_chunk(
     `lake` is a Lake or a data root path/URL.
 
     `metadata` maps paper ids to metadata rows (title, abstract, categories, primary_category, field).
-    `progress(done_papers, summary)` is called after each paper (a callable, or None for log lines).
+    `progress(done_papers, summary)` is called after each paper; None logs a progress line (rate, figures,
+    errors) every 5 s instead.
     """
     from pipeline.source.chunk import iter_chunk
 
@@ -443,7 +445,12 @@ def extract_chunk(
     metadata = metadata or {}
     summary = ChunkSummary(chunk=chunk, timings={"read": 0.0, "analysis": 0.0, "raster": 0.0, "encode": 0.0, "kind": 0.0})
     t0 = time.perf_counter()
-    last_log = t0
+    if progress is None:
+        line = ProgressLog(chunk, unit="papers", interval=5, emit=log.info)
+
+        def progress(done: int, s: ChunkSummary) -> None:
+            line.update(done, figures=s.figures, errors=s.errors_total())
+
     tasks = (paper_task(src, metadata, limits)
              for src in iter_chunk(tar_path, max_paper_bytes=limits.max_total_bytes))
 
@@ -455,13 +462,7 @@ def extract_chunk(
             for row in result.text:
                 writer.add_text(row)
             _tally(summary, result)
-            now = time.perf_counter()
-            if progress is not None:
-                progress(summary.papers, summary)
-            elif now - last_log >= 5:
-                last_log = now
-                log.info("%s: %d papers (%.1f papers/s), %d figures, %d errors", chunk, summary.papers,
-                         summary.papers / (now - t0), summary.figures, summary.errors_total())
+            progress(summary.papers, summary)
         manifest = writer.commit()
     summary.by_status = dict(sorted(summary.by_status.items()))
     summary.errors_by_reason = dict(Counter(summary.errors_by_reason).most_common())

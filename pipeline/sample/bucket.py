@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from forge_common import ProgressLog, atomic_write
 from pipeline.errors import UserError
 from pipeline.sample.papers import BuiltPaper, build_paper, submission_date
 from pipeline.sample.plan import PaperPlan, plan_papers
@@ -125,6 +126,7 @@ def write_sample_bucket(out_dir: Path, *, papers: int = 300, seed: int = 0, prog
     entries: list[ManifestEntry] = []
     current: _ChunkWriter | None = None
     done = 0
+    report = ProgressLog("sample bucket", len(plans), unit="papers", emit=log.info)
     for built in _build_all(plans, workers):
         if current is None or current.chunk != built.chunk:
             if current is not None:
@@ -134,17 +136,19 @@ def write_sample_bucket(out_dir: Path, *, papers: int = 300, seed: int = 0, prog
         truths.append(built.truth)
         records.append(built.record)
         done += 1
-        _report(done, len(plans), start, progress)
+        report.update(done)
+        if progress is not None:
+            progress(done, len(plans))
     if current is not None:
         entries.append(current.close())
 
-    _write_atomic(out_dir / MANIFEST_KEY, render_manifest(entries, MANIFEST_TIMESTAMP))
+    atomic_write(out_dir / MANIFEST_KEY, render_manifest(entries, MANIFEST_TIMESTAMP))
     pages = _write_metadata(out_dir / METADATA_DIR, records, page_size)
     _remove_stale(out_dir, {e.filename.rsplit("/", 1)[1] for e in entries}, pages)
-    _write_atomic(out_dir / TRUTH_FILE, b"".join(
+    atomic_write(out_dir / TRUTH_FILE, b"".join(
         json.dumps(t, ensure_ascii=False).encode("utf-8") + b"\n" for t in truths))
     summary = _summarise(out_dir, truths, entries, pages)
-    _write_atomic(out_dir / SUMMARY_FILE, json.dumps(summary.to_json(timing=False), indent=1).encode() + b"\n")
+    atomic_write(out_dir / SUMMARY_FILE, json.dumps(summary.to_json(timing=False), indent=1).encode() + b"\n")
     summary.bytes = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
     summary.seconds = time.monotonic() - start
     return summary
@@ -165,17 +169,6 @@ def _build_all(plans: list[PaperPlan], workers: int | None) -> Iterator[BuiltPap
     ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
     with ctx.Pool(workers) as pool:
         yield from pool.imap(build_paper, plans, chunksize=4)
-
-
-def _report(done: int, total: int, start: float, progress: Progress | None) -> None:
-    if progress is not None:
-        progress(done, total)
-    step = max(1, total // 10)
-    if done % step == 0 or done == total:
-        elapsed = time.monotonic() - start
-        rate = done / max(elapsed, 1e-9)
-        log.info("sample bucket: %d/%d papers (%.1f papers/s, ETA %.0f s)", done, total, rate,
-                 (total - done) / max(rate, 1e-9))
 
 
 # ---------------------------------------------------------------------------------------------- chunk tars
@@ -245,19 +238,13 @@ def _write_metadata(meta_dir: Path, records: list[MetadataRecord], page_size: in
         xml = render_list_records(batch, resumption_token=token, response_date=RESPONSE_DATE,
                                   request_params=params, expiration_date=None if last else expires)
         name = f"ListRecords-{page:05d}.xml"
-        _write_atomic(meta_dir / name, xml)
+        atomic_write(meta_dir / name, xml)
         names.append(name)
         prev_token = token
     return names
 
 
 # ---------------------------------------------------------------------------------------------- files
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _remove_stale(out_dir: Path, chunk_files: set[str], pages: list[str]) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from forge_common import atomic_write
 from pipeline.errors import UserError
 from pipeline.source.bucket import Bucket, MissingKeyError, TransientBucketError
 from pipeline.source.manifest import ManifestEntry, md5_file
@@ -34,7 +35,9 @@ log = logging.getLogger(__name__)
 
 BLOCK = 1 << 20
 MAX_BACKOFF = 60.0
-Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+# (bytes done, bytes total); the first call is the starting point. A forge_common.ProgressLog(start=None,
+# unit="MB", scale=1e6) logs it with rate and ETA counting only this run's bytes.
+Progress = Callable[[int, int], object]
 
 
 class ChunkIntegrityError(UserError):
@@ -170,9 +173,7 @@ def _read_sidecar(final: Path) -> tuple[str, int, int] | None:
 def _write_sidecar(final: Path, md5: str) -> None:
     st = final.stat()
     side = final.with_name(final.name + ".md5")
-    tmp = side.with_name(side.name + ".tmp")
-    tmp.write_text(f"{md5} {st.st_size} {st.st_mtime_ns}\n")
-    os.replace(tmp, side)
+    atomic_write(side, f"{md5} {st.st_size} {st.st_mtime_ns}\n")
 
 
 def _check_space(dest_dir: Path, need: int, final: Path) -> None:
@@ -276,50 +277,3 @@ def open_chunk(bucket: Bucket, entry: ManifestEntry, *, verify: bool = True) -> 
     finally:
         reader.close()
 
-
-# --------------------------------------------------------------------------------------------------
-# Progress line
-
-
-class ProgressLine:
-    """`progress` callback that logs `chunk: 42% 210/500 MB 38.1 MB/s ETA 8s` at most every `every` s."""
-
-    def __init__(self, name: str, every: float = 2.0, emit: Callable[[str], None] | None = None):
-        self.name = name
-        self.every = every
-        self.emit = emit or log.info
-        self._t0 = time.monotonic()
-        self._last = 0.0
-        self._first_done: int | None = None
-        self.fetched = 0  # bytes that came over the wire in this run (not resumed ones)
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        self.fetched = done - (self._first_done if self._first_done is not None else done)
-        if self._first_done is None:
-            # The first call is the starting point (a resume starts part-way): rate counts new bytes only.
-            self._first_done, self._t0, self._last = done, now, now
-            if done < total:
-                return
-        if now - self._last < self.every and done < total:
-            return
-        self._last = now
-        self.emit(self.format(done, total, now - self._t0))
-
-    def format(self, done: int, total: int, elapsed: float) -> str:
-        new = done - (self._first_done or 0)
-        rate = new / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else float("inf")
-        pct = 100.0 * done / total if total else 100.0
-        eta_s = "--" if eta == float("inf") else _duration(eta)
-        return (f"{self.name}: {pct:5.1f}% {done / 1e6:,.1f}/{total / 1e6:,.1f} MB "
-                f"{rate / 1e6:.1f} MB/s ETA {eta_s}")
-
-
-def _duration(seconds: float) -> str:
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"

@@ -19,9 +19,7 @@ import email.utils
 import http.client
 import json
 import logging
-import os
 import re
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -31,6 +29,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from forge_common import ProgressLog, atomic_write
 from pipeline.errors import UserError
 from pipeline.source.oai import DEFAULT_ENDPOINT, OAIError, OAIPage, OAIParseError, parse_page
 
@@ -97,19 +96,6 @@ def retry_after_seconds(value: str | None, default: float | None) -> float | Non
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 class _Fetcher:
     """GET with spacing, Retry-After and backoff; returns a parsed page and its raw bytes."""
@@ -161,17 +147,15 @@ class _Fetcher:
             self.throttle.pause(wait)
 
 
-def _progress(page: OAIPage, records_this_run: int, elapsed: float, complete: bool) -> str:
-    """', 120 records/s, 3,400 of 10,000, ETA 55 s' (ETA only when the server says the list size)."""
-    rate = records_this_run / elapsed if elapsed > 0 else 0.0
-    text = f", {records_this_run} this run, {rate:.0f} records/s"
-    if page.complete_list_size and page.cursor is not None and not complete:
-        done = page.cursor + len(page.records)
-        remaining = max(0, page.complete_list_size - done)
-        text += f", {done} of {page.complete_list_size}"
-        if rate > 0:
-            text += f", ETA {remaining / rate:.0f} s"
-    return text + ("" if complete else ", more to come")
+def _report(progress: ProgressLog, page: OAIPage, number: int, records_this_run: int) -> None:
+    """One line a page: records so far (of the list size, with ETA, when the server says it), rate this run."""
+    if page.complete_list_size and page.cursor is not None:
+        progress.total, done = page.complete_list_size, page.cursor + len(page.records)
+    else:
+        progress.total, done = None, records_this_run
+    if progress.start is None:  # records of earlier runs do not count in this run's rate
+        progress.start = done - len(page.records)
+    progress.update(done, page=number, page_records=len(page.records))
 
 
 def _check_date(name: str, value: str | None) -> None:
@@ -205,7 +189,7 @@ def _load_state(path: Path) -> dict | None:
 
 
 def _save_state(path: Path, state: dict) -> None:
-    _atomic_write_bytes(path, json.dumps(state, indent=1, sort_keys=True).encode())
+    atomic_write(path, json.dumps(state, indent=1, sort_keys=True))
 
 
 def harvest(
@@ -252,7 +236,7 @@ def harvest(
     fetcher = _Fetcher(throttle, max_retries=max_retries, backoff=backoff, max_wait=max_wait,
                        timeout=timeout, opener=opener)
     pages_this_run = records_this_run = restarts = 0
-    started = time.monotonic()
+    progress = ProgressLog(f"harvest {out}", unit="records", interval=0, start=None, emit=log.info)
     if resumed:
         log.info("resuming harvest in %s after page %d", out, state["pages_done"])
 
@@ -276,15 +260,14 @@ def harvest(
         if token and page.resumption_token == token:  # a server bug would otherwise loop forever
             raise UserError(f"{endpoint} returned the resumption token it was given ({token!r}); stopping")
         number = state["pages_done"] + 1
-        _atomic_write_bytes(out / PAGES_DIR / f"{number:05d}.xml", raw)
+        atomic_write(out / PAGES_DIR / f"{number:05d}.xml", raw)
         state["pages_done"] = number
         state["next_token"] = page.resumption_token
         state["complete"] = page.resumption_token is None
         _save_state(state_path, state)
         pages_this_run += 1
         records_this_run += len(page.records)
-        log.info("page %d: %d records%s", number, len(page.records),
-                 _progress(page, records_this_run, time.monotonic() - started, state["complete"]))
+        _report(progress, page, number, records_this_run)
         if on_page is not None:
             on_page(number, page)
 
