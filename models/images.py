@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from forge_common import atomic_write
+
 
 def make_grid(images: np.ndarray, nrow: int | None = None, padding: int = 2, pad_value: int = 255) -> np.ndarray:
     """Tile uint8 N x C x H x W images into one H' x W' x C array (C = 1 or 3), row-major, `nrow` per row."""
@@ -39,12 +41,7 @@ def save_grid(images: np.ndarray, path: str | Path, nrow: int | None = None, pad
     grid = make_grid(images, nrow=nrow, padding=padding)
     mode = "L" if grid.shape[2] == 1 else "RGB"
     img = Image.fromarray(grid[:, :, 0] if mode == "L" else grid, mode=mode)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
 
 
 def resize_uint8(images: np.ndarray, size: int, resample: int = Image.BILINEAR) -> np.ndarray:

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from forge_common import atomic_write
+
 
 class ShardError(ValueError):
     """A shard directory is missing or malformed; the message names the file and the problem."""
@@ -140,17 +142,17 @@ def write_shard(directory: str | os.PathLike, images: np.ndarray, labels: np.nda
     if len(names) != n_cols:
         raise ShardError(f"{len(names)} class-name lists for {n_cols} label columns")
     for name, array in (("images.npy", images), ("labels.npy", labels)):
-        tmp = root / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-        os.replace(tmp, root / name)
+        atomic_write(root / name, lambda tmp, a=array: _save_npy(tmp, a))
     doc: dict = {"names": names if nested or n_cols > 1 else names[0]}
     if columns:
         doc["columns"] = list(columns)
-    tmp = root / ".classes.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, root / "classes.json")
+    atomic_write(root / "classes.json", json.dumps(doc, indent=1) + "\n")
     return root
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as fh:  # np.save appends ".npy" to a path that lacks it; a file handle it takes as is
+        np.save(fh, array, allow_pickle=False)
 
 
 def split_indices(n: int, holdout_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

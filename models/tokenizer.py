@@ -20,6 +20,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from forge_common import atomic_write
+
 TOKENIZER_FILE = "tokenizer.json"
 KINDS = ("bpe", "char", "word")
 EOS = "<eos>"
@@ -68,12 +70,7 @@ class Tokenizer:
 
     def save(self, directory: str | Path) -> Path:
         """Write `tokenizer.json` into `directory` atomically and return its path."""
-        path = Path(directory) / TOKENIZER_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return atomic_write(Path(directory) / TOKENIZER_FILE, json.dumps(self.to_dict(), ensure_ascii=False))
 
 
 class CharTokenizer(Tokenizer):

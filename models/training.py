@@ -25,7 +25,6 @@ import logging
 import math
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +32,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from forge_common import ProgressLog, atomic_write, format_duration
 
 log = logging.getLogger(__name__)
 
@@ -194,28 +195,11 @@ def count_parameters(module: torch.nn.Module) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Atomic files
+# Atomic files (forge_common.atomic_write: temp file in the same folder, fsync, os.replace)
 # ---------------------------------------------------------------------------------------------------------
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write to a temp file in the same directory, fsync, then os.replace: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    _atomic_write(Path(path), lambda tmp: torch.save(obj, tmp))
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _json_default(value: Any) -> Any:
@@ -245,7 +229,7 @@ def _clean_floats(value: Any) -> Any:
 
 def write_json(path: Path, data: dict[str, Any]) -> Path:
     text = json.dumps(_clean_floats(json.loads(json.dumps(data, default=_json_default))), indent=2, sort_keys=True)
-    _atomic_write(Path(path), lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+    atomic_write(path, text + "\n")
     return Path(path)
 
 
@@ -362,64 +346,39 @@ class Budget:
         return "not done"
 
 
-class Progress:
-    """Logs steps/s, items/s and ETA every `interval` seconds (INFO), quiet otherwise.
+class Progress(ProgressLog):
+    """forge_common.ProgressLog for training loops, every `interval` seconds (INFO), quiet otherwise:
 
-    ETA uses the step budget when there is one, else the wall-clock budget.
+        gan: 1,200/5,000 steps (24.0%), 2.3 steps/s, 148 images/s, ETA 27m32s, d_loss 0.5123, g_loss 1.204
+
+    The rate is measured over the last interval (it changes after warm-up), not since the start; the ETA is
+    the nearer of the step budget and the wall-clock budget; `items_per_step` adds an items/s rate.
     """
 
     def __init__(self, total_steps: int | None = None, budget: Budget | None = None, interval: float = 10.0,
-                 items_per_step: int = 0, name: str = "train", logger: logging.Logger | None = None):
-        self.total_steps = total_steps
-        self.budget = budget
-        self.interval = interval
-        self.items_per_step = items_per_step
-        self.name = name
-        self.log = logger or log
-        self._t0 = time.monotonic()
-        self._last_t = self._t0
-        self._last_step: int | None = None
-        self._first_step: int | None = None
+                 items_per_step: int = 0, name: str = "train", logger: logging.Logger | None = None,
+                 items: str = "items"):
+        super().__init__(name, total_steps, unit="steps", interval=interval, start=None,
+                         emit=(logger or log).info, rates={items: items_per_step} if items_per_step else None)
+        self.total_steps, self.budget, self.items_per_step = total_steps, budget, items_per_step
         self.steps_per_s = 0.0
+        self._window: tuple[float, float] | None = None  # (step, time) where the current interval began
 
-    def update(self, step: int, **values: float) -> bool:
-        """Call after each step; returns True when it logged a line."""
+    def rate(self, done: float, elapsed: float) -> float:
         now = time.monotonic()
-        if self._first_step is None:
-            self._first_step = step
-            self._last_step = step
-            self._last_t = now
-            return False
-        if now - self._last_t < self.interval:
-            return False
-        done_steps = step - (self._last_step or 0)
-        self.steps_per_s = done_steps / max(now - self._last_t, 1e-9)
-        self._last_t, self._last_step = now, step
-        parts = [f"{self.name} step {step}" + (f"/{self.total_steps}" if self.total_steps else "")]
-        parts.append(f"{self.steps_per_s:.2f} steps/s")
-        if self.items_per_step:
-            parts.append(f"{self.steps_per_s * self.items_per_step:.0f} items/s")
-        eta = self.eta(step)
-        if eta is not None:
-            parts.append(f"ETA {format_seconds(eta)}")
-        parts += [f"{k} {v:.4g}" for k, v in values.items()]
-        self.log.info(", ".join(parts))
-        return True
+        step0, t0 = self._window or (self.start or 0, self.t0)
+        self.steps_per_s = (done - step0) / max(now - t0, 1e-9)
+        self._window = (done, now)
+        return self.steps_per_s
 
-    def eta(self, step: int) -> float | None:
-        candidates = []
-        if self.total_steps and self.steps_per_s > 0:
-            candidates.append(max(self.total_steps - step, 0) / self.steps_per_s)
+    def eta(self, done: float, rate: float) -> float | None:
+        candidates = [e for e in (super().eta(done, rate),) if e is not None]
         if self.budget is not None and self.budget.seconds is not None:
             candidates.append(max(self.budget.seconds - self.budget.elapsed, 0.0))
         return min(candidates) if candidates else None
 
 
-def format_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+format_seconds = format_duration  # the name models.lstm uses
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -476,7 +435,7 @@ def save_loss_curve(history: dict[str, list[float]], path: Path, title: str = "t
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     path = Path(path)
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     return path
 
 
