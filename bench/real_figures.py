@@ -12,7 +12,8 @@
 
     .venv/bin/python bench/real_figures.py [--minutes 6] [--samples 500]
 
-Writes bench/results/real_figures.json and bench/results/real_figures_{real,gan,vae}.png.
+Writes bench/results/real_figures.json (one entry per preset) and grids
+bench/results/real_figures_real.png, real_figures_PRESET_{gan,vae}.png.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def build_shard(work: Path) -> Path:
     return fetch_category_shard(lake, CATEGORY, work / "shard")
 
 
-def train_one(kind: str, shard_dir: Path, out: Path, minutes: float, holdout: float, samples: int) -> dict:
+def train_one(kind: str, shard_dir: Path, out: Path, minutes: float, holdout: float, samples: int,
+              preset: str) -> dict:
     """One model in this process (1 thread): train, evaluate, save grids; returns its figures."""
     import shutil
 
@@ -76,7 +78,7 @@ def train_one(kind: str, shard_dir: Path, out: Path, minutes: float, holdout: fl
     shard = load_shard(shard_dir)
     train_idx, hold_idx = split_indices(len(shard), holdout, seed=0)
     labels, names = shard.select_columns(None)
-    cfg = build(kind, "cpu-64", "cpu", minutes=minutes, cpu_threads=1, seed=0, checkpoint_every=250)
+    cfg = build(kind, preset, "cpu", minutes=minutes, cpu_threads=1, seed=0, checkpoint_every=250)
     if out.exists():
         shutil.rmtree(out)
     module = gan if kind == "gan" else vae
@@ -86,7 +88,8 @@ def train_one(kind: str, shard_dir: Path, out: Path, minutes: float, holdout: fl
     eval_m = M.evaluate_generator(lambda y, s: module.sample(model, y, seed=s), shard.images, labels, train_idx,
                                   hold_idx, names, n_samples=samples, seed=0, cache_dir=out.parent / "eval-cache")
     shown = np.repeat(np.unique(labels[train_idx, 0]), 8)
-    save_grid(module.sample(model, shown, seed=1), RESULTS / f"real_figures_{kind}.png", nrow=8)
+    save_grid(module.sample(model, shown, seed=1), RESULTS / f"real_figures_{preset}_{kind}.png", nrow=8,
+              min_cell=64)
     return {"config": {k: v for k, v in cfg.__dict__.items() if k not in ("class_names",)}, "train": train_m,
             "eval": eval_m}
 
@@ -96,14 +99,16 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=6.0)
     ap.add_argument("--samples", type=int, default=500, help="generated images per model for the metrics")
     ap.add_argument("--holdout", type=float, default=0.25)
+    ap.add_argument("--preset", default="cpu-64", help="model preset (cpu-small: 32 px, about 10x the steps)")
     ap.add_argument("--work", type=Path, default=ROOT / "var" / "bench" / "real_figures")
     ap.add_argument("--one", help=argparse.SUPPRESS)   # child process: gan or vae
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     shard_dir = args.work / "shard"
     if args.one:
-        result = train_one(args.one, shard_dir, args.work / args.one, args.minutes, args.holdout, args.samples)
-        (args.work / f"{args.one}.json").write_text(json.dumps(result, default=str))
+        result = train_one(args.one, shard_dir, args.work / f"{args.preset}-{args.one}", args.minutes, args.holdout,
+                           args.samples, args.preset)
+        (args.work / f"{args.preset}-{args.one}.json").write_text(json.dumps(result, default=str))
         return 0
 
     from models.images import save_grid
@@ -118,7 +123,7 @@ def main() -> int:
     load_before = os.getloadavg()
     procs = {k: subprocess.Popen([sys.executable, __file__, "--one", k, "--minutes", str(args.minutes),
                                   "--samples", str(args.samples), "--holdout", str(args.holdout),
-                                  "--work", str(args.work)], env={**os.environ, "OMP_NUM_THREADS": "1"})
+                                  "--preset", args.preset, "--work", str(args.work)], env={**os.environ, "OMP_NUM_THREADS": "1"})
              for k in ("gan", "vae")}
     for k, p in procs.items():
         if p.wait() != 0:
@@ -132,14 +137,17 @@ def main() -> int:
         "minutes_per_model": args.minutes, "threads_per_model": 1, "load_average": [load_before, os.getloadavg()],
     }
     for k in ("gan", "vae"):
-        results[k] = json.loads((args.work / f"{k}.json").read_text())
-    (RESULTS / "real_figures.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        results[k] = json.loads((args.work / f"{args.preset}-{k}.json").read_text())
+    path = RESULTS / "real_figures.json"
+    everything = json.loads(path.read_text()) if path.exists() else {}
+    everything[args.preset] = results
+    path.write_text(json.dumps(everything, indent=2, default=str) + "\n")
     for k in ("gan", "vae"):
         e, t = results[k]["eval"], results[k]["train"]
         print(f"{k}: {t['steps']} steps; KID {e.get('kid_inception_vs_heldout')} (floor "
               f"{e.get('kid_inception_floor_train_vs_heldout')}), conditional accuracy {e['conditional_accuracy']:.3f} "
               f"(real {e.get('classifier_accuracy_heldout_real')}), diversity ratio {e.get('diversity_ratio')}")
-    print(f"wrote {RESULTS / 'real_figures.json'}")
+    print(f"wrote {path}")
     return 0
 
 
