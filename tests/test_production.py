@@ -162,6 +162,11 @@ def test_whole_graph_with_a_process_per_run_on_s3(cluster):
         assert {"checkpoint.pt", "metrics.json", "loss_curve.png"} <= keys, (kind, keys)
         assert lake.read_json(f"models/{kind}/{part}/metrics.json")["steps"] == 3
     assert cluster.metadata("figure_gan", cat)["steps"] == 3
+    from assets.checks import metrics_check, shard_check  # the runs' read-back checks work on S3 too
+
+    assert shard_check(lake, cat).passed
+    assert all(metrics_check(lake, kind, part, asset).passed for kind, part, asset in
+               (("gan", cat, "figure_gan"), ("vae", cat, "figure_vae"), ("lstm", field, "text_lstm")))
 
     # A training run killed midway (a lost node) resumes on another machine from the lake's checkpoint.
     import torch
