@@ -167,3 +167,15 @@ def test_cli_shard_and_corpus_fetch_what_train_takes(tmp_path, capsys):
     lines = (tmp_path / "corpus" / "train.txt").read_text().splitlines() + \
         (tmp_path / "corpus" / "valid.txt").read_text().splitlines()
     assert len(lines) == 6
+
+
+def test_a_shard_build_leaves_other_builds_scratch_files_alone(tmp_path):
+    """Category shards build at the same time on one machine (the demo runs cs.CV and cs.LG together): a build
+    must delete only its own temporary files from the shared scratch folder, not the other build's arrays."""
+    lake = Lake(str(tmp_path / "lake"))
+    _write_chunk(lake, "2301_001", 3)
+    other = lake.scratch("build") / "another-build-in-progress.npy"
+    other.write_bytes(b"half-written array")
+    update_category_shard(lake, "cs.CV", resolution=16)
+    assert other.read_bytes() == b"half-written array"
+    assert [p.name for p in lake.scratch("build").iterdir()] == [other.name]

@@ -140,6 +140,7 @@ def _build_part(lake: Lake, source: LakeFile, chunk: str, resolution: int, chann
     labels = np.zeros((capacity, len(LABEL_COLUMNS)), dtype=np.int64)
     meta: dict[str, list] = {c: [] for c in META_COLUMNS}
     n = excluded = 0
+    buf = scratch / f"{uuid.uuid4().hex}.npz"
     try:
         for g in range(pf.num_row_groups):
             batch = pf.read_row_group(g, columns=[c for c in columns if c in pf.schema_arrow.names])
@@ -164,7 +165,6 @@ def _build_part(lake: Lake, source: LakeFile, chunk: str, resolution: int, chann
                     meta[c].append(rows[c][i] if c in rows else chunk)
                 n += 1
             del batch, rows
-        buf = scratch / f"{uuid.uuid4().hex}.npz"
         np.savez_compressed(buf, images=images[:n], labels=labels[:n])  # numpy writes a memmap in slices
         lake.upload(buf, f"{part_key}.npz")
         table = pa.table({c: pa.array(meta[c], pa.string()) for c in META_COLUMNS})
@@ -173,8 +173,9 @@ def _build_part(lake: Lake, source: LakeFile, chunk: str, resolution: int, chann
         lake.write_bytes(f"{part_key}.parquet", sink.getvalue())
     finally:
         del images
-        for p in scratch.glob("*"):
-            p.unlink(missing_ok=True)
+        # only this call's files: other shard builds (other categories, other runs) share the scratch folder
+        tmp.unlink(missing_ok=True)
+        buf.unlink(missing_ok=True)
     summary.files_read += 1
     summary.bytes_read += source.size
     counts = {c: np.bincount(labels[:n, k], minlength=len(LABEL_VOCABULARIES[c])).tolist()
