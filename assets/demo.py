@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from forge_common import format_duration
+
 DEFAULT_ROOT = Path("var")
 
 
@@ -262,6 +264,6 @@ def print_report(r: DemoReport) -> None:
         for img in ("samples.png", "loss_curve.png"):
             if (Path(m["dir"]) / img).exists():
                 print(f"    {Path(m['dir']) / img}")
-    print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in r.stage_seconds.items()))
+    print("time: " + ", ".join(f"{k} {format_duration(v)}" for k, v in r.stage_seconds.items()))
     print(line)
     print(f"open the UI with every run, asset, image and metric:  make dev   (DAGSTER_HOME={r.dagster_home})")

@@ -35,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from forge_common import atomic_write  # noqa: E402
 from pipeline.source.chunk import iter_chunk  # noqa: E402
 
 WORDS = ("the of and to in is we that for this with as on by are be an our which from at it model "
@@ -161,8 +162,7 @@ def main() -> int:
         if not path.exists():
             print(f"building a {args.size_mb} MB synthetic chunk at {path} ...", flush=True)
             t0 = time.perf_counter()
-            build_chunk(path.with_suffix(".tmp"), args.size_mb)
-            os.replace(path.with_suffix(".tmp"), path)
+            atomic_write(path, lambda tmp: build_chunk(tmp, args.size_mb), fsync=False)
             print(f"  built in {time.perf_counter() - t0:.1f} s", flush=True)
     size = path.stat().st_size
     papers = [p for p in iter_chunk(path, with_data=False)]

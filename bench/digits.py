@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from forge_common import atomic_write  # noqa: E402
 from models import gan, vae  # noqa: E402
 from models import metrics as M  # noqa: E402
 from models.config import build  # noqa: E402
@@ -107,10 +108,7 @@ def main() -> int:
         data.update({k: v for k, v in results.items() if not k.startswith(("gan", "vae"))})
         data[kind] = section
         data["load_avg_end"] = os.getloadavg()
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.results.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
-        tmp.replace(args.results)
+        atomic_write(args.results, json.dumps(data, indent=2, default=float) + "\n")
         results[kind] = section
 
     def evaluate(generate, tag: str) -> dict:

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from forge_common import format_duration
 from models import trainer
 from models.text_data import (
     EncodedText,
@@ -52,7 +53,6 @@ from models.training import (
     autocast,
     count_parameters,
     eval_mode,
-    format_seconds,
     load_latest,
     pick_device,
     read_metrics,
@@ -535,7 +535,7 @@ def _train(texts_or_paths: Source, config: LSTMConfig, out: Path, valid: Source 
                     title=f"LSTM {config.nlayers}x{config.nhid} ({tokenizer.kind})",
                     smooth=min(10, max(1, len(losses) // 20)))
     log.info("done: valid ppl %.2f, bpc %.4f, %d steps in %s (%.0f tokens/s)", metrics["valid"]["perplexity"],
-             metrics["valid"]["bpc"], result.step, format_seconds(train_seconds), metrics["train_tokens_per_s"])
+             metrics["valid"]["bpc"], result.step, format_duration(train_seconds), metrics["train_tokens_per_s"])
     return metrics
 
 

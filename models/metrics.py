@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import logging
 import math
 import time
@@ -40,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from forge_common import ProgressLog, atomic_write
 from models import classifier as clf
 from models.images import gray_to_rgb
 
@@ -126,19 +128,15 @@ class InceptionFeatures:
     @torch.no_grad()
     def __call__(self, images_u8: np.ndarray) -> np.ndarray:
         feats = []
-        t0 = last = time.monotonic()
+        # ~5 images/s on a 2-core CPU: long sets deserve a progress line every 30 s (short ones stay quiet)
+        progress = ProgressLog("Inception features", len(images_u8), unit="images", interval=30, emit=log.info)
         for i in range(0, len(images_u8), self.batch_size):
             f = self.model(self.preprocess(images_u8[i:i + self.batch_size]))
             if f.ndim > 2:
                 f = f.mean(dim=tuple(range(2, f.ndim)))
             feats.append(f.double().cpu().numpy())
-            now = time.monotonic()
-            if now - last > 30:  # ~5 images/s on a 2-core CPU: long sets deserve a progress line
-                done = min(i + self.batch_size, len(images_u8))
-                rate = done / (now - t0)
-                log.info("Inception features %d/%d, %.1f images/s, ETA %.0fs", done, len(images_u8), rate,
-                         (len(images_u8) - done) / rate)
-                last = now
+            if i + self.batch_size < len(images_u8):  # no line for the last batch: the caller reports the result
+                progress.update(i + self.batch_size)
         return np.concatenate(feats, 0) if feats else np.zeros((0, 2048))
 
 
@@ -153,10 +151,9 @@ def cached_features(extractor: Callable[[np.ndarray], np.ndarray], images_u8: np
     if path.exists():
         return np.load(path)
     feats = extractor(images_u8)
-    Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, feats)
-    tmp.replace(path)
+    buf = io.BytesIO()
+    np.save(buf, feats)
+    atomic_write(path, buf.getvalue(), fsync=False)  # a cache: it may be lost, never half a file
     return feats
 
 

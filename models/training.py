@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from forge_common import ProgressLog, atomic_write, format_duration
+from forge_common import ProgressLog, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -376,9 +376,6 @@ class Progress(ProgressLog):
         if self.budget is not None and self.budget.seconds is not None:
             candidates.append(max(self.budget.seconds - self.budget.elapsed, 0.0))
         return min(candidates) if candidates else None
-
-
-format_seconds = format_duration  # the name models.lstm uses
 
 
 # ---------------------------------------------------------------------------------------------------------
