@@ -54,7 +54,8 @@ class SourceChunkConfig(dg.Config):
 def source_chunk(
     context: dg.AssetExecutionContext, config: SourceChunkConfig, bucket: SourceBucket, lake: DataLake
 ) -> dg.MaterializeResult:
-    """One chunk tar, md5-verified against the manifest: copied to the data root (resumable), or read in place."""
+    """One chunk tar, md5-verified against the manifest: copied to this machine's scratch (a cache; resumable),
+    or read in place."""
     chunk = context.partition_key
     b = bucket.open()
     entry = b.load_manifest().by_chunk().get(chunk)
