@@ -31,3 +31,15 @@ def small_sample_bucket(tmp_path_factory) -> Path:
 def _scratch(tmp_path, monkeypatch):
     """Each test gets its own empty local cache (the lake's scratch), as a fresh machine would."""
     monkeypatch.setenv("ARXIV_FORGE_SCRATCH", str(tmp_path / "scratch"))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (the same reduction order in every run, so resumed runs compare
+    bit for bit, and no oversubscription of a small CI machine); the caller's setting is restored."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -10,13 +10,7 @@ import torch
 from models import classifier as clf
 from models import metrics as M
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def _digits(n=None):
@@ -122,6 +116,46 @@ def test_classifier_trained_on_real_digits_scores_real_and_wrong_labels(tmp_path
     assert list(tmp_path.glob("eval_classifier_*.pt"))                # cached for the next evaluation
     again = clf.cached_classifier(tmp_path, images, labels, train_idx, [10])
     assert clf.accuracy(again, images[test_idx], labels[test_idx])[0] == acc
+
+
+def _halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Label fully determines the picture: class 0 = bright left half, class 1 = bright right half (plus noise)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    images = rng.integers(0, 60, size=(n, 1, 32, 32))
+    images[labels == 0, :, :, :16] += 180
+    images[labels == 1, :, :, 16:] += 180
+    return images.astype(np.uint8), labels
+
+
+def test_evaluation_separates_a_generator_that_follows_its_labels_from_ones_that_ignore_or_copy(tmp_path):
+    images, labels = _halves(160, seed=0)
+    train_idx, holdout = np.arange(120), np.arange(120, 160)
+
+    def follows(want, seed):          # new pictures of the asked class
+        fresh, fresh_labels = _halves(2 * len(want), seed=1000 + seed)
+        return np.stack([fresh[fresh_labels == c][i] for i, c in enumerate(want[:, 0])])
+
+    def ignores(want, seed):          # new pictures, always of class 0
+        return follows(np.zeros_like(want), seed)
+
+    def copies(want, seed):           # training pictures of the asked class, returned as they are
+        return np.stack([images[train_idx][labels[train_idx] == c][i] for i, c in enumerate(want[:, 0])])
+
+    # the judge: a small classifier trained on the training rows, cached where the evaluation looks for it (the
+    # evaluation's own default is a bigger net, 15 s of CPU here)
+    clf.cached_classifier(tmp_path, images, labels, train_idx, [2], epochs=15, size=16, width=16)
+
+    def score(generate):
+        return M.evaluate_generator(generate, images, labels, train_idx, holdout, [["left", "right"]], n_samples=40,
+                                    use_inception=False, cache_dir=tmp_path)
+
+    good, blind, copier = score(follows), score(ignores), score(copies)
+    assert good["classifier_accuracy_heldout_real"] > 0.95          # the judge reads the label off real pictures
+    assert good["conditional_accuracy"] > 0.95, good["conditional_accuracy"]
+    assert blind["conditional_accuracy"] < 0.6, blind["conditional_accuracy"]   # half the asks are class 1
+    assert good["memorisation_rate"] < 0.1 and copier["memorisation_rate"] > 0.9
+    assert copier["conditional_accuracy"] > 0.95                     # copying is right about the label, yet flagged
 
 
 def test_within_class_diversity_sees_a_collapsed_class():
