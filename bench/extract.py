@@ -6,8 +6,9 @@ obvious baseline (whole-document pylatexenc parse + pdf2image) on the same paper
   worker's own CPU timers (read, LaTeX analysis, rasterising, encoding; "other" is the rest).
 - "baseline": same bundle reader, then the whole expanded document through pylatexenc's LatexWalker and
   LatexNodes2Text (figures found by walking the node tree, body text from the whole document), PDFs through
-  pdf2image, rasters through Pillow, PNG at Pillow's default level; EPS through the same Ghostscript call
-  (no cheaper tool exists, so it is not part of the comparison's difference).
+  pdf2image, rasters through Pillow; EPS through the same Ghostscript call (no cheaper tool exists, so it is not
+  part of the comparison's difference). PNG at the same zlib level as ours (raster.PNG_COMPRESS_LEVEL), so the
+  LaTeX analysis and the PDF renderer are what the comparison measures.
 - "end to end": `extract_chunk` with 1 and 2 workers (process pool + Parquet writing), wall clock.
 
 The machine is shared, so wall clock is noisy: CPU seconds (this process + its children, e.g. Ghostscript)
@@ -34,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.extract.bundle import read_bundle  # noqa: E402
 from pipeline.extract.chunk import PaperTask, extract_chunk, process_paper  # noqa: E402
-from pipeline.extract.raster import rasterize  # noqa: E402
+from pipeline.extract.raster import PNG_COMPRESS_LEVEL, rasterize  # noqa: E402
 from pipeline.source.chunk import iter_chunk  # noqa: E402
 
 
@@ -168,7 +169,7 @@ def _baseline_raster(data: bytes, path: str) -> tuple[int, int] | None:
         im = im.convert("RGB")
         im.thumbnail((512, 512))
     buf = io.BytesIO()
-    im.save(buf, "PNG")  # Pillow's default level 6
+    im.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL)   # the same level as ours
     return im.size
 
 
