@@ -5,9 +5,9 @@ import io
 import json
 import tarfile
 import zlib
-from pathlib import Path
 
 import pytest
+from helpers import tar_bytes, write_chunk
 
 from pipeline.cli import main
 from pipeline.source.chunk import ChunkError, detect_format, gzip_fname, iter_chunk, paper_id_from_member
@@ -21,29 +21,6 @@ def gz(data: bytes, fname: str | None = None) -> bytes:
     with gzip.GzipFile(filename=fname or "", mode="wb", fileobj=buf, mtime=0) as fh:
         fh.write(data)
     return buf.getvalue()
-
-
-def tar_bytes(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def write_chunk(path: Path, members: list[tuple[str, bytes]], dirs: tuple[str, ...] = ()) -> Path:
-    with tarfile.open(path, "w") as t:
-        for d in dirs:
-            info = tarfile.TarInfo(d)
-            info.type = tarfile.DIRTYPE
-            t.addfile(info)
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return path
 
 
 def zero_bomb(megabytes: int) -> bytes:

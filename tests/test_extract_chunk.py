@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
+from helpers import targz, write_chunk
 from PIL import Image
 
 from pipeline.dataset.lake import Lake
@@ -36,18 +37,6 @@ def _png(colour, size=(320, 200), mode="RGB") -> bytes:
 def _pdf(colour) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (300, 150), colour).save(buf, "PDF", resolution=72)
-    return buf.getvalue()
-
-
-def _targz(files: dict[str, bytes], extra=None) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-        for info in extra or []:
-            tf.addfile(info)
     return buf.getvalue()
 
 
@@ -84,7 +73,7 @@ We study things. This paragraph is body text that should reach the text table.
 def paper_members() -> dict[str, bytes]:
     """Chunk members (YYMM/<id>.gz or .pdf) and what each should become."""
     members = {}
-    members["2301/2301.00001.gz"] = _targz({
+    members["2301/2301.00001.gz"] = targz({
         "main.tex": FIG_PAPER, "figs/plot.png": _png((255, 0, 0)), "figs/diagram.pdf": _pdf((0, 255, 0)),
         "figs/eps_fig.eps": EPS, "._main.tex": b"apple junk", "old_draft.tex": b"\\begin{figure}x\\end{figure}",
     })
@@ -97,26 +86,17 @@ def paper_members() -> dict[str, bytes]:
     link = tarfile.TarInfo("figs/link.png")
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     bad_png = _png((0, 0, 255), size=(400, 400))
-    members["2301/2301.00005.gz"] = _targz({
+    members["2301/2301.00005.gz"] = targz({
         "paper.tex": _doc("\\begin{figure}\\includegraphics{figs/t.png}\\caption{Truncated.}\\end{figure}"
                           "\\begin{figure}\\includegraphics{figs/link.png}\\caption{A link.}\\end{figure}"),
         "figs/t.png": bad_png[: len(bad_png) // 2], "../../evil.tex": b"owned",
     }, extra=[link])
     members["2301/2301.00006.gz"] = b"\x1f\x8b\x08\x00corrupt"
-    members["2301/2301.00007.gz"] = _targz({
+    members["2301/2301.00007.gz"] = targz({
         "main.tex": _doc("\\begin{figure}\\includegraphics{loop.eps}\\caption{Hangs Ghostscript.}\\end{figure}"),
         "loop.eps": LOOP_EPS,
     })
     return members
-
-
-def build_chunk(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return path
 
 
 METADATA = {
@@ -130,7 +110,7 @@ FAST = Limits(paper_timeout_s=4, render_timeout_s=60)  # the looping EPS must hi
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
-    tar = build_chunk(root / f"{CHUNK}.tar", paper_members())
+    tar = write_chunk(root / f"{CHUNK}.tar", paper_members())
     data = root / "data"
     summary = extract_chunk(tar, data, workers=2, limits=FAST, metadata=METADATA)
     return tar, data, summary
@@ -224,15 +204,15 @@ def test_rerun_is_idempotent_and_replaces_stale_partitions(extracted):  # runs l
 def test_killed_run_leaves_no_visible_partial_files(tmp_path):
     members = {}
     for i in range(1, 141):  # > 128 figures, so a figures row group is flushed to staging before the kill
-        members[f"2301/2301.{i:05d}.gz"] = _targz({
+        members[f"2301/2301.{i:05d}.gz"] = targz({
             "main.tex": _doc(f"\\begin{{figure}}\\includegraphics{{a.png}}\\caption{{Figure of paper {i}.}}\\end{{figure}}"),
             "a.png": _png((i, 0, 0), size=(64, 32)),
         })
-    members["2301/2301.99999.gz"] = _targz({
+    members["2301/2301.99999.gz"] = targz({
         "main.tex": _doc("\\begin{figure}\\includegraphics{loop.eps}\\caption{Hangs.}\\end{figure}"),
         "loop.eps": LOOP_EPS,
     })
-    tar = build_chunk(tmp_path / f"{CHUNK}.tar", members)
+    tar = write_chunk(tmp_path / f"{CHUNK}.tar", members)
     data = tmp_path / "data"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
@@ -384,7 +364,7 @@ pytest_plugins = ["s3server"]
 def test_extract_chunk_to_s3_and_rerun(tmp_path, s3_bucket):
     members = paper_members()
     small = {k: members[k] for k in ("2301/2301.00001.gz", "2301/2301.00002.gz", "2301/2301.00003.pdf")}
-    tar = build_chunk(tmp_path / f"{CHUNK}.tar", small)
+    tar = write_chunk(tmp_path / f"{CHUNK}.tar", small)
     root = Lake(f"s3://{s3_bucket.name}/lake", endpoint_url=s3_bucket.endpoint_url, scratch=tmp_path / "scratch")
     extract_chunk(tar, root, workers=1, metadata=METADATA)
     keys = sorted(o["Key"] for o in s3_bucket.client.list_objects_v2(Bucket=s3_bucket.name)["Contents"])
@@ -457,7 +437,7 @@ def test_real_submissions_as_a_chunk(real_fixtures, tmp_path):
              "upload5", "with__MACOSX_hidden"]
     members = {f"1801/1801.{i:05d}.gz": (real_fixtures / f"{n}.tar.gz").read_bytes() for i, n in enumerate(names, 1)}
     data = tmp_path / "data"
-    extract_chunk(build_chunk(tmp_path / "arXiv_src_1801_001.tar", members), data, workers=2)
+    extract_chunk(write_chunk(tmp_path / "arXiv_src_1801_001.tar", members), data, workers=2)
     got = {p["paper_id"]: p for p in read_papers(data).to_pylist()}
     status = {n: got[f"1801.{i:05d}"]["status"] for i, n in enumerate(names, 1)}
     assert status == {"1801.03879-1": "no_figures", "Upload9BadFileNames": "ok", "relative_path": "error",

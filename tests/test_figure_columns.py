@@ -8,12 +8,12 @@ parser, extract_chunk with its worker pool writing Parquet to a lake, the CLI's 
 import io
 import json
 import shutil
-import tarfile
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from helpers import targz, write_chunk
 from PIL import Image
 
 from assets.checks import schema_uniform_check
@@ -38,25 +38,6 @@ def _png(colour) -> bytes:
 
 
 RED, GREEN, BLUE = _png((200, 0, 0)), _png((0, 160, 0)), _png((0, 0, 190))
-
-
-def _targz(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _chunk(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return path
 
 
 def _doc(preamble: str, body: str) -> bytes:
@@ -148,12 +129,12 @@ def lake(tmp_path_factory) -> Path:
     xml = root / "oai.xml"
     xml.write_text(OAI)
     data = root / "data"
-    new = _chunk(root / f"{NEW}.tar", {
-        "2301/2301.00001.gz": _targz({"main.tex": PAPER_1, "plot.png": RED, "a.png": GREEN, "b.png": RED,
+    new = write_chunk(root / f"{NEW}.tar", {
+        "2301/2301.00001.gz": targz({"main.tex": PAPER_1, "plot.png": RED, "a.png": GREEN, "b.png": RED,
                                       "c.png": BLUE, "pic.tex": STANDALONE}),
-        "2301/2301.00002v3.gz": _targz({"main.tex": PAPER_2, "same.png": RED}),
+        "2301/2301.00002v3.gz": targz({"main.tex": PAPER_2, "same.png": RED}),
     })
-    old = _chunk(root / f"{OLD}.tar", {"2212/2212.00001.gz": _targz({"main.tex": PAPER_3, "r.png": RED})})
+    old = write_chunk(root / f"{OLD}.tar", {"2212/2212.00001.gz": targz({"main.tex": PAPER_3, "r.png": RED})})
     extract_chunk(new, data, workers=1, metadata=load_metadata_for_chunk(xml, ["2301"]))
     extract_chunk(old, data, workers=1, metadata=load_metadata_for_chunk(xml, ["2212"]))
     return data
