@@ -49,7 +49,12 @@ def test_a_trained_model_walks_from_dark_to_bright(tmp_path, kind):
     label_rows, latent_rows = brightness[:3], brightness[3:]
     assert (label_rows[:, -1] - label_rows[:, 0] > 60).all(), label_rows     # dark (A) -> bright (B)
     assert (latent_rows < label_rows[:, -1:].min() - 60).all(), latent_rows  # the latent walk stays dark (A)
-    assert (tmp_path / "latent_walk.png").stat().st_size > 0                # training writes one for the UI
+    # training writes the final model's walk for the UI: 8 steps x (4 label + 4 latent rows) of 64 px cells
+    with Image.open(tmp_path / "latent_walk.png") as im:
+        assert im.size == (8 * 66 + 2, 8 * 66 + 2)
+        png = np.asarray(im.convert("L"), dtype=float)
+    cells = png[2:, 2:].reshape(8, 66, 8, 66)[:, :64, :, :64].mean(axis=(1, 3))   # 8 x 8 cell brightness
+    assert (cells[:4, -1] - cells[:4, 0] > 60).all(), cells.round()               # label rows: dark -> bright
 
 
 def test_cli_interpolate_writes_a_grid(tmp_path, capsys):
