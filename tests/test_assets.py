@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from assets.definitions import build_definitions
-from assets.partitions import chunk_partitions, metadata_days
+from assets.partitions import category_partitions, chunk_partitions, field_partitions, metadata_days
 from assets.resources import Compute, DataLake, MetadataSource, SourceBucket
 from assets.schedules import nightly_metadata_schedule, nightly_shards_schedule
 from assets.sensors import new_chunks_sensor
@@ -103,7 +103,8 @@ def test_definitions_load_with_every_asset_job_schedule_and_sensor():
         spec = node.specs_by_key[dg.AssetKey(name)]
         assert node.op.pool == "gpu"
         assert "nvidia.com/gpu" in json.dumps(node.op.tags.get("dagster-k8s/config"))
-        assert spec.partitions_def is not None
+        # one model per category (images) or per field (text), as a backfill by category expects
+        assert spec.partitions_def == (field_partitions if name == "text_lstm" else category_partitions), name
     assert defs.resolve_sensor_def("new_chunks_sensor")
     assert defs.resolve_schedule_def("nightly_metadata_schedule")
 

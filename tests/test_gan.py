@@ -46,7 +46,9 @@ def test_sample_shapes_and_label_dependence(resolution, channels):
     assert not np.array_equal(out, same_z_other_label)                 # the label changes the image
     D = gan.Discriminator(cfg)
     x = torch.randn(4, channels, resolution, resolution)
-    assert D(x, torch.as_tensor(labels)).shape == (4,)
+    scores = D(x, torch.as_tensor(labels))
+    assert scores.shape == (4,)
+    assert not torch.allclose(scores, D(x, torch.as_tensor(labels[[1, 0, 3, 2]])))  # D judges image and label
 
 
 def test_discriminator_and_generator_losses_decrease_on_a_fixed_batch():
