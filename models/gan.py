@@ -59,6 +59,9 @@ class GANConfig:
     # MSGAN) that rewards G for mapping two z of the same label to different images (its weight; 0 = off).
     mbstd_group: int = 0
     mode_seeking: float = 0.0
+    # "real": each pair's reward stops at the variety of real images of one class in the batch, so G is not paid
+    # to push two z past it (to an inverted or blank image); "none": MSGAN's unbounded 1 / ratio
+    mode_seeking_cap: str = "real"
     # optimisation (TTUR: D learns faster than G; betas as in SAGAN/BigGAN)
     batch_size: int = 64
     steps: int | None = 2000
@@ -92,6 +95,8 @@ class GANConfig:
             raise ValueError(f"attention_res must be 0 or one of 8..128, got {self.attention_res}")
         if not self.num_classes:
             raise ValueError("num_classes is empty: give at least one label column")
+        if self.mode_seeking_cap not in ("real", "none"):
+            raise ValueError(f"mode_seeking_cap must be 'real' or 'none', got {self.mode_seeking_cap!r}")
         for token in filter(None, self.diffaug.split(",")):
             if token not in _AUGMENTS:
                 raise ValueError(f"unknown DiffAugment policy {token!r}; known: {sorted(_AUGMENTS)}")
@@ -428,15 +433,22 @@ class GANTrainer:
                 z = self.z(y.shape[0])
             fake = self.fake(y_fake, grad=last, z=z)
             d_stats = self.d_step(real, y_fake, fake.detach(), y_real=y)
-        ms = self.mode_seeking_term(fake, z) if z is not None else None
+        ms = self.mode_seeking_term(fake, z, real, y) if z is not None else None
         return {**d_stats, **self.g_step(y_fake, fake, extra=ms)}
 
-    def mode_seeking_term(self, fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def mode_seeking_term(self, fake: torch.Tensor, z: torch.Tensor, real: torch.Tensor | None = None,
+                          y_real: torch.Tensor | None = None) -> torch.Tensor:
         """MSGAN's ratio mean|G(z1) - G(z2)| / mean|z1 - z2| for pairs of the same label (first half vs second
-        half of the batch); the G loss adds weight / ratio, so collapsing two z onto one image costs."""
+        half of the batch); the G loss adds weight / ratio, so collapsing two z onto one image costs. With
+        `mode_seeking_cap: real` each pair's image distance counts only up to the mean distance between real
+        images of one class in this batch: beyond the real variety there is nothing to gain."""
         half = fake.shape[0] // 2
-        ratio = (fake[:half] - fake[half:2 * half]).abs().float().mean() / (z[:half] - z[half:2 * half]).abs().mean()
-        return self.cfg.mode_seeking / (ratio + 1e-5)
+        dist = (fake[:half] - fake[half:2 * half]).abs().float().flatten(1).mean(1)
+        dz = (z[:half] - z[half:2 * half]).abs().mean()
+        if self.cfg.mode_seeking_cap == "real" and real is not None:
+            dist = torch.minimum(dist, real_pair_distance(real, y_real))
+            return self.cfg.mode_seeking * (dz / (dist + 1e-5)).mean()
+        return self.cfg.mode_seeking / (dist.mean() / dz + 1e-5)
 
     def d_step(self, real: torch.Tensor, y: torch.Tensor, fake: torch.Tensor | None = None,
                y_real: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -490,6 +502,19 @@ class GANTrainer:
 
 
 @torch.no_grad()
+def real_pair_distance(real: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """Mean per-pixel |a - b| over pairs of real images with the same labels in the batch (all pairs when no
+    two share a label): the variety a class really has, in the units of the mode-seeking distance."""
+    flat = real.float().flatten(1)
+    d = torch.cdist(flat, flat, p=1) / flat.shape[1]
+    pairs = torch.triu(torch.ones_like(d, dtype=torch.bool), diagonal=1)
+    if y is not None:
+        same = pairs & (y.reshape(len(y), -1)[:, None, :] == y.reshape(len(y), -1)[None, :, :]).all(-1)
+        pairs = same if same.any() else pairs
+    return d[pairs].mean()
+
+
+@torch.no_grad()
 def standing_stats(G: Generator, labels: np.ndarray, batches: int, batch_size: int, seed: int = 1234) -> None:
     """Re-estimate G's BatchNorm running statistics as a plain average over fresh batches (BigGAN's
     "standing stats"): the EMA weights never saw the running stats they inherit from the live G. Only the BN
@@ -539,7 +564,7 @@ def _config_from(config: GANConfig | dict | None, **overrides: Any) -> GANConfig
 
 
 # What a checkpoint written before a field existed was trained with (its config and arch lack the key).
-LEGACY_DEFAULTS = {"mbstd_group": 0, "mode_seeking": 0.0}
+LEGACY_DEFAULTS = {"mbstd_group": 0, "mode_seeking": 0.0, "mode_seeking_cap": "none"}
 
 
 def config_from_checkpoint(saved: dict[str, Any]) -> GANConfig:

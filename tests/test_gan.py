@@ -255,9 +255,11 @@ def test_mbstd_and_mode_seeking_train_and_old_checkpoints_without_them_still_loa
     gan.train(images, labels, gan.GANConfig(**{**TINY, "resolution": 32, "steps": 2}), tmp_path / "old")
     ckpt = torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=False)
     for part in ("config", "arch"):
-        ckpt[part] = {k: v for k, v in ckpt[part].items() if k not in ("mbstd_group", "mode_seeking", "preset")}
+        ckpt[part] = {k: v for k, v in ckpt[part].items()
+                      if k not in ("mbstd_group", "mode_seeking", "mode_seeking_cap", "preset")}
     torch.save(ckpt, tmp_path / "old" / "checkpoint.pt")
-    assert gan.load_generator(tmp_path / "old").config.mbstd_group == 0
+    old = gan.load_generator(tmp_path / "old").config
+    assert old.mbstd_group == 0 and old.mode_seeking_cap == "none"   # the older model's behaviour
     again = gan.train(images, labels, gan.GANConfig(**{**TINY, "resolution": 32, "steps": 4}), tmp_path / "old")
     assert again["resumed"] and again["steps_this_run"] == 2
 
@@ -266,3 +268,27 @@ def test_minibatch_std_groups_never_mix_real_and_fake_halves():
     real, fake = torch.zeros(8, 3, 4, 4), torch.randn(8, 3, 4, 4)
     std = gan.minibatch_std(torch.cat([real, fake]), group=4)
     assert std[:8].abs().max() < 1e-3 and (std[8:] > 0.1).all()
+
+
+def test_capped_mode_seeking_pays_for_variety_only_up_to_the_real_images():
+    """Two z that give the same image cost; two z pushed further apart than real images of a class are not paid
+    for (no incentive to invert or blank a sample); the uncapped MSGAN term still pays for that."""
+    cfg = gan.GANConfig(**{**TINY, "resolution": 32, "num_classes": [2], "mode_seeking": 1.0})
+    trainer = gan.GANTrainer(cfg, torch.device("cpu"))
+    real = torch.full((4, 1, 32, 32), -1.0)
+    real[:, :, 8:24, 12:20] = torch.tensor([0.6, 1.0, 0.8, 0.4]).view(4, 1, 1, 1)   # one class, some variety
+    y = torch.zeros(4, 1, dtype=torch.long)
+    z = torch.randn(4, cfg.z_dim)
+
+    def grad(fake: torch.Tensor, cap: str) -> torch.Tensor:
+        trainer.cfg.mode_seeking_cap = cap
+        fake = fake.clone().requires_grad_(True)
+        trainer.mode_seeking_term(fake, z, real, y).backward()
+        return fake.grad
+
+    collapsed = real[[0, 1, 0, 1]] + 0.01 * torch.randn(4, 1, 32, 32)  # pairs (0, 2), (1, 3): nearly the same
+    assert grad(collapsed, "real").abs().sum() > 0
+    inverted = torch.cat([real[:2], -real[:2]])                    # each pair far beyond the real variety
+    assert grad(inverted, "real").abs().sum() == 0
+    assert grad(inverted, "none").abs().sum() > 0
+    assert gan.real_pair_distance(real, y) > 0
