@@ -9,8 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from helpers import write_chunk  # tests/ is on sys.path (rootdir conftest, no package)
 from PIL import Image
-from test_extract_chunk import build_chunk  # tests/ is on sys.path (rootdir conftest, no package)
 
 from assets.checks import extraction_checks, metrics_check, shard_check
 from assets.datasets import category_figures
@@ -113,9 +113,9 @@ def test_chunk_checks_fail_on_an_empty_or_truncated_chunk(tmp_path, instance):
     paper = gzip.compress(b"\\documentclass{article}\\begin{document}\\title{T}Words only.\\end{document}\n")
     src = tmp_path / "bucket" / "src"
     src.mkdir(parents=True)
-    tars = {"arXiv_src_2301_001": build_chunk(src / "arXiv_src_2301_001.tar", {"2301/2301.00001.gz": paper,
+    tars = {"arXiv_src_2301_001": write_chunk(src / "arXiv_src_2301_001.tar", {"2301/2301.00001.gz": paper,
                                                                         "2301/2301.00002.gz": paper}),
-            "arXiv_src_2301_002": build_chunk(src / "arXiv_src_2301_002.tar", {})}
+            "arXiv_src_2301_002": write_chunk(src / "arXiv_src_2301_002.tar", {})}
     entries = [ManifestEntry(content_md5sum="0", filename=f"src/{name}.tar", first_item="2301.00001",
                              last_item="2301.00003", md5sum=hashlib.md5(tar.read_bytes()).hexdigest(),
                              num_items=3 if name.endswith("1") else 2, seq_num=i, size=tar.stat().st_size,
