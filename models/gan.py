@@ -139,7 +139,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # fake, differentiable so G gets gradients through it.
 # ---------------------------------------------------------------------------------------------------------
 
-def _rand_translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
+def _rand_translation(x: torch.Tensor, ratio: float = 0.125, pad: str = "constant") -> torch.Tensor:
     n, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     tx = torch.randint(-sh, sh + 1, size=[n, 1, 1], device=x.device)
@@ -148,8 +148,14 @@ def _rand_translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
                                 torch.arange(w, device=x.device), indexing="ij")
     gx = torch.clamp(gx + tx + 1, 0, h + 1)
     gy = torch.clamp(gy + ty + 1, 0, w + 1)
-    x_pad = F.pad(x, [1, 1, 1, 1])
+    x_pad = F.pad(x, [1, 1, 1, 1], mode=pad)
     return x_pad.permute(0, 2, 3, 1)[gb, gx, gy].permute(0, 3, 1, 2)
+
+
+def _rand_shift(x: torch.Tensor) -> torch.Tensor:
+    """Translation that fills the uncovered strip with the image's own edge pixels instead of mid-grey, so what
+    the generator draws at its borders stays in view of D (zero padding hides it for part of the batches)."""
+    return _rand_translation(x, pad="replicate")
 
 
 def _rand_cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
@@ -166,7 +172,7 @@ def _rand_cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     return x * mask.unsqueeze(1)
 
 
-_AUGMENTS = {"translation": _rand_translation, "cutout": _rand_cutout}
+_AUGMENTS = {"translation": _rand_translation, "shift": _rand_shift, "cutout": _rand_cutout}
 
 
 def diff_augment(x: torch.Tensor, policy: str) -> torch.Tensor:

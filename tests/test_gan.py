@@ -292,3 +292,19 @@ def test_capped_mode_seeking_pays_for_variety_only_up_to_the_real_images():
     assert grad(inverted, "real").abs().sum() == 0
     assert grad(inverted, "none").abs().sum() > 0
     assert gan.real_pair_distance(real, y) > 0
+
+
+def test_shift_augment_moves_images_and_fills_with_their_own_edges():
+    """DiffAugment's translation fills the uncovered strip with 0 (mid-grey in [-1, 1]); `shift` fills it with
+    the image's edge pixels, so a black-background digit stays black and a white-background plot stays white."""
+    torch.manual_seed(0)
+    black, white = torch.full((64, 1, 16, 16), -1.0), torch.full((64, 1, 16, 16), 1.0)
+    black[:, :, 6:10, 6:10] = white[:, :, 6:10, 6:10] = 0.3                      # a mark in the middle
+    for x in (black, white):
+        shifted = gan.diff_augment(x, "shift")
+        assert set(shifted.unique().tolist()) == set(x.unique().tolist())       # no new grey values
+        assert (shifted != x).any(dim=(1, 2, 3)).float().mean() > 0.5           # most images moved
+        assert torch.allclose(shifted.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))  # the mark is moved, not cut
+    assert (gan.diff_augment(black, "translation") == 0).any()                  # the grey fill it replaces
+    with pytest.raises(ValueError, match="shift"):
+        gan.GANConfig(**{**TINY, "num_classes": [2], "diffaug": "shfit"}).validate()
