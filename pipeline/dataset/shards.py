@@ -268,13 +268,7 @@ def shard_report(lake: Lake | str | Path, category: str) -> dict:
     parts = index.get("parts", {})
     figures, shard, short = 0, 0, {}
     for chunk, source in sorted(chunk_files(lake, f"figures/primary_category={category}").items()):
-        pf = pq.ParquetFile(lake.fs.open_input_file(lake.path(source.key)))
-        names = pf.schema_arrow.names
-        column = "image_sha256" if "image_sha256" in names else "image"  # set together with the image
-        table = pf.read(columns=[column, *(["license"] if licenses and "license" in names else [])])
-        has_image = table.column(column).is_valid().to_pylist()
-        lic = table.column("license").to_pylist() if "license" in table.column_names else [None] * len(has_image)
-        want = sum(1 for ok, li in zip(has_image, lic, strict=True) if ok and license_matches(li, licenses))
+        want = _figures_with_images(pq.ParquetFile(lake.fs.open_input_file(lake.path(source.key))), licenses)
         part = parts.get(chunk)
         have = 0
         if part is not None and lake.exists(part["key"] + ".parquet"):
@@ -289,6 +283,24 @@ def shard_report(lake: Lake | str | Path, category: str) -> dict:
             "max_images": max_images, "licenses": list(licenses) if licenses else None,
             "expected": cap(figures), "usable": cap(shard), "short_chunks": short,
             "complete": bool(index) and cap(shard) >= cap(figures)}
+
+
+def _figures_with_images(pf: pq.ParquetFile, licenses: tuple[str, ...] | None) -> int:
+    """Rows of a figures file with a stored image (and a licence the filter takes). Without a licence filter the
+    footer's null counts of `image_sha256` answer it, so the check reads no column data; otherwise, or when a
+    file has no statistics, the columns are read."""
+    names = pf.schema_arrow.names
+    column = "image_sha256" if "image_sha256" in names else "image"  # set together with the image
+    if not licenses and column == "image_sha256":
+        meta = pf.metadata
+        leaf = next(i for i in range(meta.num_columns) if meta.schema.column(i).path == column)
+        stats = [meta.row_group(g).column(leaf).statistics for g in range(meta.num_row_groups)]
+        if all(st is not None and st.has_null_count for st in stats):
+            return meta.num_rows - sum(st.null_count for st in stats)
+    table = pf.read(columns=[column, *(["license"] if licenses and "license" in names else [])])
+    has_image = table.column(column).is_valid().to_pylist()
+    lic = table.column("license").to_pylist() if "license" in table.column_names else [None] * len(has_image)
+    return sum(1 for ok, li in zip(has_image, lic, strict=True) if ok and license_matches(li, licenses))
 
 
 def preview_images(lake: Lake | str | Path, category: str, n: int = 64) -> np.ndarray:
