@@ -442,8 +442,8 @@ class GANTrainer:
         ms = self.mode_seeking_term(fake, z, real, y) if z is not None else None
         return {**d_stats, **self.g_step(y_fake, fake, extra=ms)}
 
-    def mode_seeking_term(self, fake: torch.Tensor, z: torch.Tensor, real: torch.Tensor | None = None,
-                          y_real: torch.Tensor | None = None) -> torch.Tensor:
+    def mode_seeking_term(self, fake: torch.Tensor, z: torch.Tensor, real: torch.Tensor,
+                          y_real: torch.Tensor) -> torch.Tensor:
         """MSGAN's ratio mean|G(z1) - G(z2)| / mean|z1 - z2| for pairs of the same label (first half vs second
         half of the batch); the G loss adds weight / ratio, so collapsing two z onto one image costs. With
         `mode_seeking_cap: real` each pair's image distance counts only up to the mean distance between real
@@ -451,7 +451,7 @@ class GANTrainer:
         half = fake.shape[0] // 2
         dist = (fake[:half] - fake[half:2 * half]).abs().float().flatten(1).mean(1)
         dz = (z[:half] - z[half:2 * half]).abs().mean()
-        if self.cfg.mode_seeking_cap == "real" and real is not None:
+        if self.cfg.mode_seeking_cap == "real":
             dist = torch.minimum(dist, real_pair_distance(real, y_real))
             return self.cfg.mode_seeking * (dz / (dist + 1e-5)).mean()
         return self.cfg.mode_seeking / (dist.mean() / dz + 1e-5)
@@ -508,16 +508,14 @@ class GANTrainer:
 
 
 @torch.no_grad()
-def real_pair_distance(real: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+def real_pair_distance(real: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean per-pixel |a - b| over pairs of real images with the same labels in the batch (all pairs when no
     two share a label): the variety a class really has, in the units of the mode-seeking distance."""
     flat = real.float().flatten(1)
     d = torch.cdist(flat, flat, p=1) / flat.shape[1]
     pairs = torch.triu(torch.ones_like(d, dtype=torch.bool), diagonal=1)
-    if y is not None:
-        same = pairs & (y.reshape(len(y), -1)[:, None, :] == y.reshape(len(y), -1)[None, :, :]).all(-1)
-        pairs = same if same.any() else pairs
-    return d[pairs].mean()
+    same = pairs & (y.reshape(len(y), -1)[:, None, :] == y.reshape(len(y), -1)[None, :, :]).all(-1)
+    return d[same if same.any() else pairs].mean()
 
 
 @torch.no_grad()
