@@ -103,26 +103,46 @@ def xz_figures(files: dict[str, Path]) -> dict[str, float]:
     return {"xz_bpc_test_alone": alone / chars, "xz_bpc_given_train": given / chars, "test_chars": chars}
 
 
-def train_one(model: str, files: dict[str, Path], out: Path, minutes: float, extra: dict) -> dict:
+def train_one(model: str, files: dict[str, Path], out: Path, minutes: float, extra: dict,
+              adapt_lrs: tuple[float, ...] = (), rescore: bool = False) -> dict:
     """One model on one corpus in this process (1 thread); returns its figures."""
     import torch
 
     from models.config import build
-    from models.lstm import evaluate, train
+    from models.lstm import ADAPT_LR, CACHE, evaluate, train
+    from models.training import read_metrics
 
     torch.set_num_threads(1)
     spec = MODELS[model]
     cfg = build("lstm", spec["preset"], "cpu", minutes=minutes, threads=1, log_every_s=60.0,
                 **{**spec["overrides"], **extra})
-    if out.exists():
-        shutil.rmtree(out)
     t0 = time.monotonic()
-    metrics = train(str(files["train"]), cfg, out, valid=str(files["valid"]))
+    if rescore and (out / "model.pt").exists():    # score the model an earlier run trained, as it is
+        metrics, train_seconds = read_metrics(out), None
+    else:
+        if out.exists():
+            shutil.rmtree(out)
+        metrics = train(str(files["train"]), cfg, out, valid=str(files["valid"]))
+        train_seconds = time.monotonic() - t0
     test = evaluate(out, str(files["test"]), record=False, device="cpu")
+    # dynamic evaluation: the same weights, still learning from the test text they have scored (as xz does)
+    t1 = time.monotonic()
+    adapted = evaluate(out, str(files["test"]), record=False, device="cpu", adapt_lr=ADAPT_LR)
+    valid_adapted = {lr: evaluate(out, str(files["valid"]), record=False, device="cpu", adapt_lr=lr)["bpc"]
+                     for lr in adapt_lrs}
+    t2 = time.monotonic()
+    cached = evaluate(out, str(files["test"]), record=False, device="cpu", cache=True)
+    t3 = time.monotonic()
+    both = evaluate(out, str(files["test"]), record=False, device="cpu", adapt_lr=ADAPT_LR, cache=True)
     return {"model": model, "config": metrics["config"], "parameters": metrics["parameters"],
             "tokenizer": metrics["tokenizer"], "vocab_size": metrics["vocab_size"], "steps": metrics["steps"],
             "epochs": metrics["epochs"], "train_tokens_per_s": metrics["train_tokens_per_s"],
-            "valid_bpc": metrics["valid"]["bpc"], "test_bpc": test["bpc"], "wall_seconds": time.monotonic() - t0}
+            "valid_bpc": metrics["valid"]["bpc"], "test_bpc": test["bpc"], "adapt_lr": ADAPT_LR,
+            "test_bpc_adaptive": adapted["bpc"], "adaptive_eval_seconds": time.monotonic() - t1,
+            "valid_bpc_adaptive_by_lr": valid_adapted, "cache": CACHE, "test_bpc_cache": cached["bpc"],
+            "cache_eval_seconds": t3 - t2, "test_bpc_adaptive_cache": both["bpc"],
+            "adaptive_cache_eval_seconds": time.monotonic() - t3, "train_seconds": train_seconds,
+            "wall_seconds": time.monotonic() - t0}
 
 
 def main() -> int:
@@ -133,6 +153,10 @@ def main() -> int:
     ap.add_argument("--tune", action="store_true", help="tuning run: the arXiv corpus, results to text_tuning.json")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="preset override (tuning)")
     ap.add_argument("--tag", default="", help="name of a tuning run")
+    ap.add_argument("--rescore", action="store_true",
+                    help="score the models an earlier run left in --work again (new scoring settings), no training")
+    ap.add_argument("--adapt-lr", action="append", type=float, default=[], metavar="LR",
+                    help="also score the validation text with dynamic evaluation at this rate (tuning)")
     ap.add_argument("--work", type=Path, default=ROOT / "var" / "bench" / "text")
     ap.add_argument("--one", nargs=2, metavar=("MODEL", "CORPUS"), help=argparse.SUPPRESS)  # child process
     args = ap.parse_args()
@@ -144,12 +168,13 @@ def main() -> int:
     if args.one:   # a child: one model on one corpus, result as JSON on stdout's last line
         model, name = args.one
         out = args.work / "runs" / f"{name}-{model}{'-' + args.tag if args.tag else ''}"
-        result = train_one(model, corpus(name, args.work), out, args.minutes, extra if model == "preset" else {})
+        result = train_one(model, corpus(name, args.work), out, args.minutes, extra if model == "preset" else {},
+                           tuple(args.adapt_lr), args.rescore)
         print(json.dumps(result))
         return 0
 
     corpora = ["arxiv"] if args.tune else (args.corpus or ["ptb", "pydoc"])
-    models = ["preset"] if args.tune else (args.model or ["preset", "char-lstm"])
+    models = args.model or (["preset"] if args.tune else ["preset", "char-lstm"])
     results_path = ROOT / "bench" / "results" / ("text_tuning.json" if args.tune else "text_vs_xz.json")
     measured: dict[str, dict] = {}
     for name in corpora:
@@ -160,6 +185,8 @@ def main() -> int:
         load_before = os.getloadavg()
         procs = {m: subprocess.Popen([sys.executable, __file__, "--one", m, name, "--minutes", str(args.minutes),
                                       "--work", str(args.work), "--tag", args.tag,
+                                      *[x for lr in args.adapt_lr for x in ("--adapt-lr", str(lr))],
+                                      *(["--rescore"] if args.rescore else []),
                                       *[x for s in args.set for x in ("--set", s)]],
                                      stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
                  for m in models}
@@ -170,10 +197,16 @@ def main() -> int:
             r = json.loads(out.strip().splitlines()[-1])
             r["ratio_to_xz_test_alone"] = r["test_bpc"] / figures["xz_bpc_test_alone"]
             r["ratio_to_xz_given_train"] = r["test_bpc"] / figures["xz_bpc_given_train"]
+            r["adaptive_ratio_to_xz_test_alone"] = r["test_bpc_adaptive"] / figures["xz_bpc_test_alone"]
+            r["cache_ratio_to_xz_test_alone"] = r["test_bpc_cache"] / figures["xz_bpc_test_alone"]
+            r["adaptive_cache_ratio_to_xz_test_alone"] = r["test_bpc_adaptive_cache"] / figures["xz_bpc_test_alone"]
             figures[m + (f"-{args.tag}" if args.tag else "")] = r
-            log.info("%s on %s: test %.3f bpc = %.3f of xz alone, %.3f of xz given train (%d steps, %.0f tok/s)",
-                     m, name, r["test_bpc"], r["ratio_to_xz_test_alone"], r["ratio_to_xz_given_train"], r["steps"],
-                     r["train_tokens_per_s"])
+            log.info("%s on %s: test %.3f bpc = %.3f of xz alone, %.3f of xz given train (%d steps, %.0f tok/s); "
+                     "adapting %.3f = %.3f; with the cache %.3f = %.3f; both %.3f = %.3f", m, name,
+                     r["test_bpc"], r["ratio_to_xz_test_alone"], r["ratio_to_xz_given_train"], r["steps"],
+                     r["train_tokens_per_s"], r["test_bpc_adaptive"], r["adaptive_ratio_to_xz_test_alone"],
+                     r["test_bpc_cache"], r["cache_ratio_to_xz_test_alone"], r["test_bpc_adaptive_cache"],
+                     r["adaptive_cache_ratio_to_xz_test_alone"])
         figures["load_average"] = [load_before, os.getloadavg()]
         measured[name] = figures
     # read-modify-write at the end, so tuning runs in parallel processes all land in the file

@@ -205,9 +205,13 @@ class LSTMLanguageModel(nn.Module):
 
     def forward(self, tokens: torch.Tensor, hidden: Hidden | None = None) -> tuple[torch.Tensor, Hidden]:
         """tokens [T, B] -> logits [T, B, V] and the new hidden state."""
-        emb = self.drop(self.encoder(tokens))
-        output, hidden = self.rnn(emb, hidden)
+        output, hidden = self.features(tokens, hidden)
         return self.decoder(self.drop(output)), hidden
+
+    def features(self, tokens: torch.Tensor, hidden: Hidden | None = None) -> tuple[torch.Tensor, Hidden]:
+        """tokens [T, B] -> the last LSTM layer's outputs [T, B, nhid] (what the decoder reads), new hidden state."""
+        output, hidden = self.rnn(self.drop(self.encoder(tokens)), hidden)
+        return output, hidden
 
 
 def detach_hidden(hidden: Hidden | None) -> Hidden | None:
@@ -234,6 +238,95 @@ def sum_nll(model: LSTMLanguageModel, ids: np.ndarray, eos_id: int, device: torc
                 logits, hidden = model(x, hidden)
             total += F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
                                      ignore_index=-100, reduction="sum").double()
+    return float(total), int((targets != -100).sum())
+
+
+# The SGD rate of dynamic evaluation (`evaluate(adapt_lr=...)`), chosen on the validation text of the arXiv
+# tuning corpus (bench/text_vs_xz.py --tune --adapt-lr ...), never on the corpora it is reported on.
+ADAPT_LR = 0.3
+# The continuous cache (`evaluate(cache=True)`): how many recent positions it holds, the sharpness of its match
+# on hidden states and its share of the mixture; chosen the same way (a grid on the arXiv validation text).
+CACHE = {"size": 2000, "theta": 1.0, "weight": 0.1}
+
+
+class ContinuousCache:
+    """Grave et al. 2017: for the last `size` positions of the text already read, the LSTM's output there and
+    the token that followed; each such token is proposed with weight softmax(theta * h_now . h_then), and the
+    final probability is (1 - weight) * model + weight * cache. A passage that repeats (a boilerplate sentence,
+    a code idiom, a name) becomes cheap the second time, as it is for a compressor. Nothing is trained."""
+
+    def __init__(self, nhid: int, device: torch.device, size: int = 2000, theta: float = 1.0, weight: float = 0.1):
+        self.size, self.theta, self.weight = size, theta, weight
+        self.keys = torch.zeros(0, nhid, device=device)
+        self.values = torch.zeros(0, dtype=torch.long, device=device)
+
+    @torch.no_grad()
+    def nll(self, probs: torch.Tensor, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Summed NLL of the scored targets `y` [T] (-100 = none) of consecutive positions with model
+        probabilities `probs` [T, V] and outputs `h` [T, nhid]; then the positions join the cache."""
+        keys, values = torch.cat([self.keys, h.float()]), torch.cat([self.values, y])
+        held, steps = self.keys.size(0), torch.arange(h.size(0), device=h.device)
+        scores = self.theta * h.float() @ keys.T                     # [T, held + T]
+        # position t may use the entries before it: its own entry's token is the one it is predicting
+        later = torch.arange(keys.size(0), device=h.device)[None, :] >= held + steps[:, None]
+        scores = scores.masked_fill(later | (values < 0)[None, :], float("-inf"))
+        usable = torch.isfinite(scores).any(1, keepdim=True)          # the very first position has no entries
+        attn = torch.where(usable, F.softmax(scores.masked_fill(~usable, 0.0), dim=1), 0.0)
+        cached = torch.zeros_like(probs).scatter_add_(1, values.clamp(min=0)[None, :].expand(h.size(0), -1), attn)
+        mixed = torch.where(usable, (1 - self.weight) * probs + self.weight * cached, probs)
+        scored = y >= 0
+        self.keys, self.values = keys[-self.size:], values[-self.size:]
+        return -torch.log(mixed[scored].gather(1, y[scored, None]).clamp_min(1e-30)).double().sum()
+
+
+def adaptive_nll(model: LSTMLanguageModel, ids: np.ndarray, eos_id: int, device: torch.device, lr: float,
+                 segment: int = 20, clip: float = 0.25, cache: dict[str, float] | None = None) -> tuple[float, int]:
+    """Total NLL in nats of `ids` under dynamic evaluation (Krause et al. 2018, the SGD variant): the text is
+    read in order, each segment of `segment` tokens is scored first and then taught to a copy of the model
+    with one SGD step of rate `lr` on the model's own loss, so later segments are predicted by a model that
+    has read the earlier ones, as a compressor has. With `cache` (ContinuousCache settings) the scores are
+    those of the model mixed with the cache. Every token is scored before the model sees it; the caller's
+    model is unchanged."""
+    model = copy.deepcopy(model)
+    model.eval()                 # no dropout: the updates follow the scored predictions exactly
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    memory = ContinuousCache(model.nhid, device, **cache) if cache else None
+    inputs, targets = eval_streams(ids, eos_id, 1)
+    inputs, targets = inputs.to(device), targets.to(device)
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    hidden = None
+    for i in range(0, inputs.size(0), segment):
+        x, y = inputs[i:i + segment], targets[i:i + segment]
+        with torch.backends.cudnn.flags(enabled=False):   # cuDNN's LSTM backward refuses eval mode
+            out, hidden = model.features(x, hidden)
+        logits = model.decoder(out).float().reshape(-1, model.vocab_size)
+        nll = F.cross_entropy(logits, y.reshape(-1), ignore_index=-100, reduction="sum")
+        if memory is None:
+            total += nll.detach().double()
+        else:
+            total += memory.nll(F.softmax(logits.detach(), -1), out.detach()[:, 0], y[:, 0])
+        opt.zero_grad(set_to_none=True)
+        (nll / max(int((y != -100).sum()), 1)).backward()
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        hidden = detach_hidden(hidden)
+    return float(total), int((targets != -100).sum())
+
+
+@torch.no_grad()
+def cache_nll(model: LSTMLanguageModel, ids: np.ndarray, eos_id: int, device: torch.device, size: int = 2000,
+              theta: float = 1.0, weight: float = 0.1, window: int = 256) -> tuple[float, int]:
+    """Total NLL in nats of `ids` under the model mixed with a `ContinuousCache` of the text already read."""
+    inputs, targets = eval_streams(ids, eos_id, 1)          # one stream: the cache holds the text just read
+    inputs, targets = inputs.to(device), targets.to(device)
+    memory = ContinuousCache(model.nhid, device, size, theta, weight)
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    hidden = None
+    with eval_mode(model):
+        for i in range(0, inputs.size(0), window):
+            out, hidden = model.features(inputs[i:i + window], hidden)
+            probs = F.softmax(model.decoder(out[:, 0]).float(), dim=-1)
+            total += memory.nll(probs, out[:, 0], targets[i:i + window, 0])
     return float(total), int((targets != -100).sum())
 
 
@@ -569,19 +662,31 @@ def _describe_budget(steps: int | None, minutes: float | None) -> str:
 # ---------------------------------------------------------------------------------------------------------
 
 def evaluate(checkpoint_dir: str | Path, text_path_or_texts: Source, batch_size: int = 10,
-             device: str = "auto", record: bool = True) -> dict[str, Any]:
+             device: str = "auto", record: bool = True, adapt_lr: float = 0.0,
+             cache: bool | dict[str, float] = False) -> dict[str, Any]:
     """Bits per character and per-token perplexity of a held-out text under the trained model.
 
-    With `record`, the result is also stored in the directory's metrics.json under
-    `evaluations[<source>]`.
+    `adapt_lr` > 0 scores with dynamic evaluation (`adaptive_nll`: the model keeps learning from the text it
+    has scored, as a compressor does) instead of frozen weights; `cache` (True for `CACHE`, or its settings)
+    mixes in a continuous cache of the text already read (`ContinuousCache`); both together do both. With
+    `record`, the result is also stored in the directory's metrics.json under `evaluations[<source>]`
+    (with ` adapt=LR` and/or ` cache` appended to the source).
     """
     model, tokenizer, _, dev = load_model(checkpoint_dir, device)
     documents = load_documents(text_path_or_texts)
     enc = encode_documents(tokenizer, documents)
-    nll, n = sum_nll(model, enc.ids, tokenizer.eos_id, dev, batch_size)
-    result: dict[str, Any] = {**text_metrics(nll, n, enc.chars), "nll_bits": nll / LN2, "documents": enc.documents}
+    cache_settings = (CACHE if cache is True else cache) or None
+    if adapt_lr > 0:
+        nll, n = adaptive_nll(model, enc.ids, tokenizer.eos_id, dev, adapt_lr, cache=cache_settings)
+    elif cache_settings:
+        nll, n = cache_nll(model, enc.ids, tokenizer.eos_id, dev, **cache_settings)
+    else:
+        nll, n = sum_nll(model, enc.ids, tokenizer.eos_id, dev, batch_size)
+    result: dict[str, Any] = {**text_metrics(nll, n, enc.chars), "nll_bits": nll / LN2, "documents": enc.documents,
+                              "adapt_lr": adapt_lr, "cache": cache_settings}
     if record:
         label = str(text_path_or_texts) if isinstance(text_path_or_texts, (str, Path)) else "texts"
+        label += (f" adapt={adapt_lr:g}" if adapt_lr > 0 else "") + (" cache" if cache_settings else "")
         metrics = read_metrics(checkpoint_dir)
         metrics.setdefault("evaluations", {})[label] = result
         write_metrics(checkpoint_dir, metrics)

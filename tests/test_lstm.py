@@ -18,6 +18,8 @@ import torch
 from models.lstm import (
     PRESETS,
     LSTMLanguageModel,
+    adaptive_nll,
+    cache_nll,
     evaluate,
     generate,
     preset_config,
@@ -182,6 +184,67 @@ def test_batched_evaluation_scores_every_token_once(tmp_path):
         assert sorted(targets[targets != -100].tolist()) == sorted(ids.tolist())
 
 
+def test_dynamic_evaluation_scores_before_it_learns_and_gains_on_repeated_text(tmp_path):
+    train(TRAIN, tiny(steps=10), tmp_path, valid=VALID)
+    saved = torch.load(tmp_path / "model.pt", weights_only=False)
+    net = LSTMLanguageModel.from_config(tiny(), saved["vocab_size"])
+    net.load_state_dict(saved["state_dict"])
+    net.eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    cpu = torch.device("cpu")
+    ids = np.random.default_rng(0).integers(1, saved["vocab_size"], 60)
+    # one segment: scored with the trained weights, before any update
+    nll, n = adaptive_nll(net, ids[:19], eos_id=0, device=cpu, lr=10.0, segment=20)
+    assert n == 19 and nll == pytest.approx(sum_nll(net, ids[:19], 0, cpu, batch_size=1)[0], rel=1e-5)
+    # a text that repeats itself: the adapting model has read the first copy when it scores the second
+    repeated = np.concatenate([ids] * 8)
+    static, n_static = sum_nll(net, repeated, 0, cpu, batch_size=1)
+    adapted, n_adapted = adaptive_nll(net, repeated, eos_id=0, device=cpu, lr=3.0, segment=20)
+    assert n_adapted == n_static == 480
+    assert adapted < 0.9 * static            # measured 0.87 (lr 1: 0.94)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())   # the caller's model is untouched
+    result = evaluate(tmp_path, [" ".join(TRAIN)] * 2, adapt_lr=0.5)
+    assert result["adapt_lr"] == 0.5
+    assert "texts adapt=0.5" in json.loads((tmp_path / "metrics.json").read_text())["evaluations"]
+
+
+def test_cache_reads_only_the_text_before_each_token_and_copies_repeats(tmp_path):
+    train(TRAIN, tiny(steps=10), tmp_path, valid=VALID)
+    saved = torch.load(tmp_path / "model.pt", weights_only=False)
+    net = LSTMLanguageModel.from_config(tiny(), saved["vocab_size"])
+    net.load_state_dict(saved["state_dict"])
+    cpu = torch.device("cpu")
+    ids = np.random.default_rng(0).permutation(np.arange(1, saved["vocab_size"]))[:100]   # no token twice
+    static, n = sum_nll(net, ids, 0, cpu, batch_size=1)
+    assert cache_nll(net, ids, 0, cpu, weight=0.0, window=7)[0] == pytest.approx(static, rel=1e-5)
+    # no token has been seen before it, so the cache's half of the mixture is always wrong: each token but the
+    # first (the cache is empty there) costs exactly ln 2 more. A cache that saw the token it predicts would not.
+    cached, n_cached = cache_nll(net, ids, 0, cpu, weight=0.5, window=7)
+    assert n_cached == n == 100 and cached == pytest.approx(static + 99 * math.log(2), rel=1e-5)
+    # a text that repeats itself, under a model whose output is the current input token (one-hot), so the
+    # cache matches exactly the position one copy earlier: each token of the second copy after its first costs
+    # at most ln 2 (half of the mixture is the cache, sure of the copied token); the first has no match (the
+    # token before it never came before), the cache is uniform over 49 entries, at most ln 98. Windows and the
+    # cache's size cut across the copies.
+    class InputEcho(LSTMLanguageModel):
+        def features(self, tokens, hidden=None):
+            return torch.nn.functional.one_hot(tokens, self.nhid).float(), hidden
+
+    echo = InputEcho(vocab_size=50, emsize=64, nhid=64, nlayers=1, dropout=0.0, tied=False)
+    first = np.random.default_rng(1).permutation(np.arange(1, 50))
+    once = cache_nll(echo, first, 0, cpu, size=60, theta=30.0, weight=0.5, window=16)[0]
+    twice = cache_nll(echo, np.concatenate([first, first]), 0, cpu, size=60, theta=30.0, weight=0.5, window=16)[0]
+    assert twice - once <= 48 * math.log(2) + math.log(98) + 1e-3
+    assert twice < 0.75 * sum_nll(echo, np.concatenate([first, first]), 0, cpu, batch_size=1)[0]
+    # with dynamic evaluation: the updates follow the model's own loss, so the cache adds exactly the same cost
+    adapted = adaptive_nll(net, ids, 0, cpu, lr=1.0, segment=7)[0]
+    both = adaptive_nll(net, ids, 0, cpu, lr=1.0, segment=7, cache={"weight": 0.5})[0]
+    assert both == pytest.approx(adapted + 99 * math.log(2), rel=1e-5)
+    result = evaluate(tmp_path, [" ".join(TRAIN)] * 2, cache=True)
+    assert result["cache"]["size"] > 0
+    assert "texts cache" in json.loads((tmp_path / "metrics.json").read_text())["evaluations"]
+
+
 def test_batchify_makes_contiguous_columns():
     data = batchify(np.arange(23), 4)
     assert data.shape == (5, 4)
@@ -266,6 +329,16 @@ def test_cli_train_generate_evaluate_end_to_end(tmp_path, capsys):
     assert result["bpc"] == pytest.approx(saved["valid"]["bpc"], rel=1e-5)
     uniform_bpc = math.log2(saved["vocab_size"]) * result["tokens"] / result["chars"]
     assert result["bpc"] < 0.93 * uniform_bpc, (result["bpc"], uniform_bpc)   # measured: 6.8 against 7.8
+
+    # dynamic evaluation from the CLI: recorded beside the static figure, which it does not replace
+    assert cli_main(["evaluate", "lstm", "--checkpoint", str(out), "--text", str(valid_file), "--adapt-lr", "0.5"]) == 0
+    assert "adapting at lr 0.5" in capsys.readouterr().out
+    saved = json.loads((out / "metrics.json").read_text())["evaluations"]
+    assert saved[f"{valid_file} adapt=0.5"]["adapt_lr"] == 0.5 and saved[str(valid_file)]["bpc"] == result["bpc"]
+    assert cli_main(["evaluate", "lstm", "--checkpoint", str(out), "--text", str(valid_file), "--cache"]) == 0
+    assert "with the cache" in capsys.readouterr().out
+    assert cli_main(["evaluate", "lstm", "--checkpoint", str(out), "--text", str(valid_file), "--cache", "--adapt"]) == 0
+    assert "adapting at lr 0.3, with the cache" in capsys.readouterr().out
 
 
 def test_cli_user_errors_exit_2(tmp_path, capsys):

@@ -88,6 +88,13 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--checkpoint", required=True, type=Path, metavar="DIR", help="directory written by `train lstm`")
     p.add_argument("--text", required=True, nargs="+", type=Path, metavar="FILE", help="held-out text (file, Parquet, directory)")
     p.add_argument("--batch-size", type=int, default=10, help="parallel streams while scoring (default 10)")
+    p.add_argument("--adapt", action="store_true",
+                   help="dynamic evaluation: the model keeps learning from the text it has already scored, as a "
+                        "compressor does (one stream, slower; the checkpoint is not changed)")
+    p.add_argument("--adapt-lr", type=float, metavar="LR", help="its SGD rate (default: models.lstm.ADAPT_LR)")
+    p.add_argument("--cache", action="store_true",
+                   help="mix in a continuous cache of the text already read (Grave et al. 2017; models.lstm.CACHE); "
+                        "with --adapt, both")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_evaluate)
@@ -185,17 +192,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     directory = _checkpoint_dir(args.checkpoint)
     texts = _existing(args.text, "--text")
 
-    from models.lstm import evaluate
+    from models.lstm import ADAPT_LR, evaluate
 
+    if args.adapt_lr is not None and args.adapt_lr <= 0:
+        raise UserError("--adapt-lr must be > 0")
+    adapt_lr = (args.adapt_lr or ADAPT_LR) if (args.adapt or args.adapt_lr) else 0.0
     try:
         result = evaluate(directory, texts[0] if len(texts) == 1 else texts, batch_size=args.batch_size,
-                          device=args.device)
+                          device=args.device, adapt_lr=adapt_lr, cache=args.cache)
     except (FileNotFoundError, ValueError, UnicodeError) as exc:
         raise UserError(str(exc)) from exc
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:
+        how = (f", adapting at lr {adapt_lr:g}" if adapt_lr else "") + (", with the cache" if args.cache else "")
         print(f"bits per character {result['bpc']:.4f}  perplexity {result['perplexity']:.2f}  "
-              f"({result['tokens']} tokens, {result['chars']} characters)")
+              f"({result['tokens']} tokens, {result['chars']} characters{how})")
         print(f"written to {directory / 'metrics.json'}")
     return 0
