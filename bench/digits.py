@@ -86,6 +86,10 @@ def main() -> int:
     ap.add_argument("--gan-batch", type=int, default=32)
     ap.add_argument("--diffaug", default="translation",
                     help="DiffAugment policy for the GAN (cutout hides most of a centred digit, so translation only)")
+    ap.add_argument("--truncation", type=float, action="append", default=[], metavar="T",
+                    help="also score GAN samples drawn with |z| <= T (truncation trick; repeatable)")
+    ap.add_argument("--eval-only", action="store_true",
+                    help="score the saved GAN of this tag without training it further (with --truncation)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     suffix = f"-{args.tag}" if args.tag else ""
@@ -121,14 +125,26 @@ def main() -> int:
             "batch_size": args.gan_batch, "minutes": args.minutes, "diffaug": args.diffaug, "checkpoint_every": 250,
             "seed": 0, "cpu_threads": args.threads, **parse_overrides(args.gan_set)})
         t0 = time.monotonic()
-        train_m = gan.train(shard.images, labels, cfg, args.work / f"gan{suffix}", indices=train_idx,
-                            class_names=names)
+        if args.eval_only:
+            section = json.loads(args.results.read_text())[f"gan{suffix}"]
+        else:
+            train_m = gan.train(shard.images, labels, cfg, args.work / f"gan{suffix}", indices=train_idx,
+                                class_names=names)
+            section = {"config": dataclasses.asdict(cfg), "overrides": args.gan_set, "train": train_m}
         G = gan.load_generator(args.work / f"gan{suffix}")
-        eval_m = evaluate(lambda y, s: gan.sample(G, y, seed=s), "gan")
-        save_grid(gan.sample(G, np.repeat(np.arange(10), 10), seed=1),
-                  ROOT / f"bench/results/digits_gan{suffix}_samples.png", nrow=10, min_cell=64)
-        store(f"gan{suffix}", {"config": dataclasses.asdict(cfg), "overrides": args.gan_set, "train": train_m,
-                               "eval": eval_m, "wall_seconds": time.monotonic() - t0})
+        if not args.eval_only:
+            section["eval"] = evaluate(lambda y, s: gan.sample(G, y, seed=s), "gan")
+            save_grid(gan.sample(G, np.repeat(np.arange(10), 10), seed=1),
+                      ROOT / f"bench/results/digits_gan{suffix}_samples.png", nrow=10, min_cell=64)
+        for t in args.truncation:  # fidelity for variety: KID weighs both, so measure rather than assume
+            m = evaluate(lambda y, s, t=t: gan.sample(G, y, seed=s, truncation=t), "gan")
+            section.setdefault("eval_truncation", {})[str(t)] = m
+            log.info("GAN%s truncation %.2f: conditional accuracy %.3f, KID %.4f, diversity ratio %.2f", suffix, t,
+                     m["conditional_accuracy"], m["kid_inception_vs_heldout"], m["diversity_ratio"])
+        eval_m = section["eval"]
+        if not args.eval_only:
+            section["wall_seconds"] = time.monotonic() - t0
+        store(f"gan{suffix}", section)
         log.info("GAN%s: conditional accuracy %.3f, KID %s (floor %s), diversity ratio %s", suffix,
                  eval_m["conditional_accuracy"], eval_m["kid_inception_vs_heldout"],
                  eval_m["kid_inception_floor_train_vs_heldout"], eval_m.get("diversity_ratio"))
