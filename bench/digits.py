@@ -125,15 +125,18 @@ def main() -> int:
             "batch_size": args.gan_batch, "minutes": args.minutes, "diffaug": args.diffaug, "checkpoint_every": 250,
             "seed": 0, "cpu_threads": args.threads, **parse_overrides(args.gan_set)})
         t0 = time.monotonic()
-        if args.eval_only:
-            section = json.loads(args.results.read_text())[f"gan{suffix}"]
+        if args.eval_only:  # re-score a saved GAN: its training figures and first scores stay as stored
+            stored = json.loads(args.results.read_text()) if args.results.exists() else {}
+            if f"gan{suffix}" not in stored:
+                ap.error(f"--eval-only: no stored run gan{suffix} in {args.results}; train it first (without --eval-only)")
+            section = stored[f"gan{suffix}"]
+            G = gan.load_generator(args.work / f"gan{suffix}")
         else:
             train_m = gan.train(shard.images, labels, cfg, args.work / f"gan{suffix}", indices=train_idx,
                                 class_names=names)
-            section = {"config": dataclasses.asdict(cfg), "overrides": args.gan_set, "train": train_m}
-        G = gan.load_generator(args.work / f"gan{suffix}")
-        if not args.eval_only:
-            section["eval"] = evaluate(lambda y, s: gan.sample(G, y, seed=s), "gan")
+            G = gan.load_generator(args.work / f"gan{suffix}")
+            section = {"config": dataclasses.asdict(cfg), "overrides": args.gan_set, "train": train_m,
+                       "eval": evaluate(lambda y, s: gan.sample(G, y, seed=s), "gan")}
             save_grid(gan.sample(G, np.repeat(np.arange(10), 10), seed=1),
                       ROOT / f"bench/results/digits_gan{suffix}_samples.png", nrow=10, min_cell=64)
         for t in args.truncation:  # fidelity for variety: KID weighs both, so measure rather than assume
@@ -141,10 +144,10 @@ def main() -> int:
             section.setdefault("eval_truncation", {})[str(t)] = m
             log.info("GAN%s truncation %.2f: conditional accuracy %.3f, KID %.4f, diversity ratio %.2f", suffix, t,
                      m["conditional_accuracy"], m["kid_inception_vs_heldout"], m["diversity_ratio"])
-        eval_m = section["eval"]
         if not args.eval_only:
             section["wall_seconds"] = time.monotonic() - t0
         store(f"gan{suffix}", section)
+        eval_m = section["eval"]
         log.info("GAN%s: conditional accuracy %.3f, KID %s (floor %s), diversity ratio %s", suffix,
                  eval_m["conditional_accuracy"], eval_m["kid_inception_vs_heldout"],
                  eval_m["kid_inception_floor_train_vs_heldout"], eval_m.get("diversity_ratio"))
